@@ -1,0 +1,116 @@
+"""Separation quality on a folder of songs: BSS Eval v4 SDR and global SDR.
+
+    python benchmarks/quality.py DATA_FOLDER [--model NAME] [--songs "A;B"] [--json out.json]
+    python benchmarks/quality.py --set musdb-valid [--mixture-baseline]
+
+Each song is a sub-folder of DATA_FOLDER holding vocals.* and accompaniment.*.
+``--set`` picks a validation set from acapella.evaluate.VALIDATION_SETS, read
+from ../shared/data next to the repository (or from DATA_FOLDER when given).
+``--mixture-baseline`` scores the unseparated mixture as both stems: the floor a
+separator has to beat, and it needs no model. Needs acapella importable
+(``pip install -e .``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:8.2f}" if math.isfinite(x) else f"{x!s:>8}"
+
+
+def _print_row(name: str, r: dict) -> None:
+    print(
+        f"{name[:48]:48s} {_fmt(r['vocals']['sdr_v4'])} {_fmt(r['accompaniment']['sdr_v4'])}"
+        f" {_fmt(r['vocals']['sdr_global'])} {_fmt(r['accompaniment']['sdr_global'])}"
+        f" {r['separate_seconds']:7.2f}",
+        flush=True,
+    )
+
+
+def _json_safe(x):
+    # JSON has no NaN/inf; null keeps the file readable by strict parsers.
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def main(argv: list[str] | None = None) -> int:
+    from acapella.evaluate import VALIDATION_SETS, evaluate_folder, list_songs
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", nargs="?", type=Path, help="folder of song sub-folders")
+    p.add_argument("--model", default="default", help="Separator model name (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="Separator threads")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--songs", help='song folder names separated by ";" (default: all)')
+    which.add_argument("--set", choices=sorted(VALIDATION_SETS), help="a named validation set")
+    p.add_argument(
+        "--mixture-baseline", action="store_true", help="score the mixture itself, no model"
+    )
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+
+    if args.set:
+        vset = VALIDATION_SETS[args.set]
+        folder = args.folder or DEFAULT_DATA_ROOT / vset.folder
+        songs = vset.select(list_songs(folder))
+        missing = sorted(set(vset.songs) - set(songs))
+        if missing or not songs:
+            p.error(f"{folder} lacks songs of {args.set}: {'; '.join(missing) or 'all of them'}")
+    elif args.folder is None:
+        p.error("give DATA_FOLDER or --set")
+    else:
+        folder = args.folder
+        songs = [s.strip() for s in args.songs.split(";") if s.strip()] if args.songs else None
+
+    if args.mixture_baseline:
+        label = "mixture baseline"
+
+        def separate(mix, sr):
+            return {"vocals": mix, "accompaniment": mix}
+
+    else:
+        from acapella import Separator
+
+        label = f"model {args.model}"
+        separate = Separator(model=args.model, threads=args.threads).separate
+
+    print(f"{label} on {folder}")
+    print(f"{'song':48s} {'voc v4':>8} {'acc v4':>8} {'voc glob':>8} {'acc glob':>8} {'sep s':>7}")
+    results = evaluate_folder(separate, folder, songs=songs, progress=_print_row)
+
+    agg = results["aggregate"]
+    n = len(results["songs"])
+    print(
+        f"{'median over ' + str(n) + ' songs (v4)':48s}"
+        f" {_fmt(agg['vocals']['sdr_v4'])} {_fmt(agg['accompaniment']['sdr_v4'])}"
+    )
+    print(
+        f"{'mean over ' + str(n) + ' songs (global)':48s} {'':8} {'':8}"
+        f" {_fmt(agg['vocals']['sdr_global'])} {_fmt(agg['accompaniment']['sdr_global'])}"
+    )
+
+    if args.json:
+        meta = {
+            "model": None if args.mixture_baseline else args.model,
+            "mixture_baseline": args.mixture_baseline,
+            "set": args.set,
+            "folder": str(folder),
+        }
+        args.json.write_text(json.dumps(_json_safe({**meta, **results}), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
