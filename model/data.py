@@ -1,0 +1,174 @@
+"""Training data: stem pools from ../shared/data and a dynamic mixer over them.
+
+Each training example is built fresh: vocals of one clip over an accompaniment
+from another (or one remixed from the drums, bass and other of three songs),
+with random gains, offsets, panning, channel swaps and EQ. The mixture is always
+the sum of the very stems used as targets, so it stays exact.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from pedalboard.io import StreamResampler
+
+from acapella.evaluate import is_validation_clip
+
+
+# MIR-1K was recorded at 16 kHz: nothing above 8 kHz is real there, so the loss
+# must not see those bins for examples that contain it.
+MIR1K_BANDWIDTH_HZ = 8000.0
+
+
+
+def _load(path: Path, sample_rate: int, channels: int) -> np.ndarray:
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.T  # (channels, samples)
+    if channels == 1:
+        audio = audio.mean(axis=0, keepdims=True)
+    if sr != sample_rate:
+        rs = StreamResampler(sr, sample_rate, audio.shape[0])
+        audio = np.concatenate([rs.process(np.ascontiguousarray(audio)), rs.process(None)], axis=1)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+@dataclass
+class Pool:
+    """Lists of clips (channels, samples) at one rate, plus band-limit flags."""
+
+    clips: list = field(default_factory=list)
+    limited: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+
+    def add(self, clip: np.ndarray, limited: bool, group: str) -> None:
+        self.clips.append(clip)
+        self.limited.append(limited)
+        self.groups.append(group)
+
+
+@dataclass
+class Pools:
+    vocals: Pool
+    accompaniment: Pool
+    drums: Pool
+    bass: Pool
+    other: Pool
+
+
+def load_pools(root: Path, sample_rate: int, channels: int, cache_dir: Path | None = None,
+               include_validation: bool = False) -> Pools:
+    """Reads every training clip under `root` (validation songs and singers left out)."""
+    root = Path(root)
+    key = hashlib.sha1(f"{root.resolve()}|{sample_rate}|{channels}|{include_validation}".encode()).hexdigest()[:12]
+    cache = Path(cache_dir) / f"pools-{key}.npz" if cache_dir else None
+    names = ["vocals", "accompaniment", "drums", "bass", "other"]
+    if cache and cache.exists():
+        data = np.load(cache, allow_pickle=True)
+        return Pools(*[Pool(list(data[f"{n}_clips"]), list(data[f"{n}_limited"]), list(data[f"{n}_groups"]))
+                       for n in names])
+
+    def held_out(name: str) -> bool:
+        return not include_validation and is_validation_clip(name)
+
+    pools = Pools(*[Pool() for _ in names])
+    for song in sorted((root / "musdb7-train").iterdir()):
+        if held_out(song.name):
+            continue
+        for n in names:
+            f = next(song.glob(f"{n}.*"), None)
+            if f is not None:
+                getattr(pools, n).add(_load(f, sample_rate, channels), False, "musdb")
+    for song in sorted((root / "pjs-vocals").iterdir()):
+        pools.vocals.add(_load(song / "vocals.ogg", sample_rate, channels), False, "pjs")
+    for clip in sorted((root / "mir1k-train").iterdir()):
+        if held_out(clip.name):
+            continue
+        pools.vocals.add(_load(clip / "vocals.ogg", sample_rate, channels), True, "mir1k")
+        pools.accompaniment.add(_load(clip / "accompaniment.ogg", sample_rate, channels), True, "mir1k")
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for n in names:
+            p = getattr(pools, n)
+            arr = np.empty(len(p.clips), dtype=object)
+            arr[:] = p.clips
+            arrays[f"{n}_clips"] = arr
+            arrays[f"{n}_limited"] = np.array(p.limited)
+            arrays[f"{n}_groups"] = np.array(p.groups)
+        np.savez(cache, **arrays)
+    return pools
+
+
+class Mixer:
+    """Draws (mixture, vocals, accompaniment, limited) examples of a fixed length."""
+
+    GROUP_WEIGHTS = {"musdb": 0.5, "pjs": 0.2, "mir1k": 0.3}
+
+    def __init__(self, pools: Pools, length: int, channels: int, seed: int):
+        self.p, self.length, self.channels = pools, length, channels
+        self.rng = np.random.default_rng(seed)
+
+    def _crop(self, clip: np.ndarray) -> np.ndarray:
+        n = clip.shape[1]
+        out = np.zeros((clip.shape[0], self.length), dtype=np.float32)
+        if n >= self.length:
+            s = self.rng.integers(0, n - self.length + 1)
+            out[:] = clip[:, s:s + self.length]
+        else:
+            s = self.rng.integers(0, self.length - n + 1)
+            out[:, s:s + n] = clip
+        return out
+
+    def _stereo(self, x: np.ndarray) -> np.ndarray:
+        if self.channels == 1:
+            return x
+        if x.shape[0] == 1:  # mono source: random pan
+            g = self.rng.uniform(0.6, 1.0, size=(2, 1)).astype(np.float32)
+            return x * g
+        if self.rng.random() < 0.5:
+            x = x[::-1]
+        return np.ascontiguousarray(x)
+
+    def _pick(self, pool: Pool):
+        # Draw a corpus first, then a clip: MIR-1K has most clips but is amateur and
+        # band-limited, so it must not dominate the professionally mixed songs.
+        groups = sorted(set(pool.groups))
+        w = np.array([self.GROUP_WEIGHTS.get(g, 1.0) for g in groups])
+        g = groups[self.rng.choice(len(groups), p=w / w.sum())]
+        members = [i for i, x in enumerate(pool.groups) if x == g]
+        i = members[self.rng.integers(len(members))]
+        return self._stereo(self._crop(pool.clips[i])), pool.limited[i]
+
+    def _db(self, lo: float, hi: float) -> float:
+        return float(10 ** (self.rng.uniform(lo, hi) / 20))
+
+    def example(self):
+        r = self.rng.random()
+        v, v_lim = self._pick(self.p.vocals)
+        if r < 0.4 and self.p.drums.clips:
+            parts = [self._pick(pool)[0] * self._db(-6, 3) for pool in (self.p.drums, self.p.bass, self.p.other)]
+            a, a_lim = sum(parts), False
+        else:
+            a, a_lim = self._pick(self.p.accompaniment)
+        v = v * self._db(-9, 3)
+        a = a * self._db(-6, 3)
+        if self.rng.random() < 0.05:
+            v = v * 0.0  # instrumental stretches: the mask must stay shut
+        if self.rng.random() < 0.5:
+            v, a = -v, -a
+        return v.astype(np.float32), a.astype(np.float32), bool(v_lim or a_lim)
+
+    def batch(self, size: int):
+        ex = [self.example() for _ in range(size)]
+        v = np.stack([e[0] for e in ex])
+        a = np.stack([e[1] for e in ex])
+        lim = np.array([e[2] for e in ex])
+        return v, a, lim
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("ACAPELLA_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))

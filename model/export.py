@@ -1,0 +1,74 @@
+"""Export a trained network to the ONNX file the engine loads.
+
+    python -m acapella.model.export --model default --checkpoint runs/default/checkpoint.pt --out model/default.onnx
+
+The STFT settings and the network's receptive field go into the file's metadata
+(key ``acapella``), so an ONNX file is all the engine needs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from acapella.model import networks
+
+
+def receptive_field(module: torch.nn.Module, channels: int, bins: int, multiple: int, trials: int = 3) -> int:
+    """Frames on each side of an output frame that can change it (rounded up to `multiple`)."""
+    frames = 64 * multiple
+    centre = frames // 2
+    reach = 0
+    for seed in range(trials):
+        g = torch.Generator().manual_seed(seed)
+        x = (torch.rand(1, channels, frames, bins, generator=g) * 2).requires_grad_(True)
+        # A pre-sigmoid output would be better, but a mask that saturates still has
+        # non-zero gradient in float32 except at exact 0/1, which random input avoids.
+        module(x)[:, :, centre].sum().backward()
+        touched = np.nonzero(x.grad.abs().sum(dim=(0, 1, 3)).numpy() > 0)[0]
+        reach = max(reach, int(centre - touched.min()), int(touched.max() - centre))
+    return int(-(-reach // multiple) * multiple)
+
+
+def export(name: str, net: torch.nn.Module, path: Path) -> Path:
+    cfg = networks.CONFIGS[name]
+    bins = cfg["n_fft"] // 2 + 1
+    wrapped = networks.MaskExport(name, net).eval()
+    context = receptive_field(wrapped, cfg["channels"], bins, cfg["frame_multiple"])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.rand(1, cfg["channels"], 4 * cfg["frame_multiple"], bins)
+    torch.onnx.export(
+        wrapped, (example,), str(path), input_names=["magnitude"], output_names=["mask"],
+        dynamic_axes={"magnitude": {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}},
+        opset_version=17, dynamo=False,
+    )
+    import onnx
+
+    model = onnx.load(str(path))
+    meta = dict(cfg, name=name, context_frames=context,
+                parameters=int(sum(p.numel() for p in net.parameters())))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "acapella", json.dumps(meta)
+    onnx.save(model, str(path))
+    net.train()
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m acapella.model.export", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=sorted(networks.CONFIGS), required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    net = networks.build(args.model)
+    net.load_state_dict(torch.load(args.checkpoint, weights_only=False)["net"])
+    print(export(args.model, net, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""Network definitions (PyTorch, training only).
+
+Every network is wrapped for export by :class:`MaskExport`, so that each ONNX
+file has the same contract: magnitude spectrogram in, soft mask out, both shaped
+``(batch, channels, frames, bins)``. The engine then needs to know nothing about
+the network beyond the STFT settings stored beside it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+# STFT settings and shapes per network. `frame_multiple` is the product of the
+# time strides: the engine feeds windows whose length and start are multiples of
+# it, so that chunked inference lines up with one-shot inference exactly.
+CONFIGS = {
+    "default": dict(sample_rate=44100, channels=2, n_fft=2048, hop=512, frame_multiple=32),
+    "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4),
+}
+
+
+class _Down(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 5, stride=2, padding=2)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.leaky_relu(self.bn(self.conv(x)), 0.2)
+
+
+class _Up(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class _TimeBlock(nn.Module):
+    """Residual block dilated along time: cheap seconds-long context at the bottleneck."""
+
+    def __init__(self, c: int, dilation: int):
+        super().__init__()
+        self.c1 = nn.Conv2d(c, c, 3, padding=(dilation, 1), dilation=(dilation, 1))
+        self.b1 = nn.BatchNorm2d(c)
+        self.c2 = nn.Conv2d(c, c, 3, padding=(dilation, 1), dilation=(dilation, 1))
+        self.b2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        y = F.relu(self.b1(self.c1(x)))
+        return F.relu(x + self.b2(self.c2(y)))
+
+
+class MaskUNet(nn.Module):
+    """Stereo, full-band soft-mask U-Net (the default model).
+
+    Input: magnitude ``(B, 2, T, 1024)`` (the Nyquist bin is handled by the
+    export wrapper); output: vocals mask in [0, 1], same shape. Five stride-2
+    levels bring 1024 bins x T frames down to 32 x T/32, where dilated time
+    blocks see several seconds at little cost.
+    """
+
+    def __init__(self, channels: int = 2, width: int = 16, bins: int = 1024):
+        super().__init__()
+        w = [width * 2**i for i in range(5)]  # 16, 32, 64, 128, 256
+        self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
+        self.in_scale = nn.Parameter(torch.ones(1, 1, 1, bins))
+        self.down = nn.ModuleList()
+        cin = channels
+        for c in w:
+            self.down.append(_Down(cin, c))
+            cin = c
+        self.mid = nn.Sequential(_TimeBlock(w[-1], 1), _TimeBlock(w[-1], 2))
+        self.up = nn.ModuleList()
+        self.up.append(_Up(w[4], w[3]))
+        self.up.append(_Up(w[3] * 2, w[2]))
+        self.up.append(_Up(w[2] * 2, w[1]))
+        self.up.append(_Up(w[1] * 2, w[0]))
+        self.up.append(_Up(w[0] * 2, w[0]))
+        self.out = nn.Conv2d(w[0] + channels, channels, 3, padding=1)
+
+    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+        x = (torch.log1p(mag) - self.in_mean) * self.in_scale
+        skips = []
+        h = x
+        for d in self.down:
+            h = d(h)
+            skips.append(h)
+        h = self.mid(h)
+        for i, u in enumerate(self.up):
+            h = u(h)
+            if i < 4:
+                h = torch.cat([h, skips[3 - i]], dim=1)
+        h = self.out(torch.cat([h, x], dim=1))
+        return torch.sigmoid(h)
+
+
+class AcapellaBot(nn.Module):
+    """The 2017 acapellabot U-Net, layer for layer (Keras "same" padding).
+
+    Maps ``log1p(|STFT|)`` of a mono mixture ``(B, 1, T, F)`` to the vocals'
+    ``log1p`` magnitude. T and F must be multiples of 4.
+    """
+
+    def __init__(self):
+        super().__init__()
+
+        def conv(cin, cout, k=3, stride=1, bias=True):
+            # Keras "same": 3x3 pads 1; 4x4 stride 2 on an even size pads 1 each side.
+            return nn.Conv2d(cin, cout, k, stride=stride, padding=1, bias=bias)
+
+        # Keras BatchNormalization defaults: momentum 0.99, epsilon 1e-3.
+        bn = lambda c: nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+        self.a1, self.a2, self.abn = conv(1, 64), conv(64, 64, 4, 2, False), bn(64)
+        self.b1, self.b2, self.bbn = conv(64, 64), conv(64, 64, 4, 2, False), bn(64)
+        self.m1, self.m2, self.mbn = conv(64, 128), conv(128, 128, bias=False), bn(128)
+        self.u1, self.u2, self.ubn = conv(128 + 64, 64), conv(64, 64, bias=False), bn(64)
+        self.f1, self.f2, self.f3, self.f4 = conv(64 + 64, 64), conv(64, 64), conv(64, 32), conv(32, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv_a = F.relu(self.a1(x))
+        h = self.abn(F.relu(self.a2(conv_a)))
+        conv_b = F.relu(self.b1(h))
+        h = self.bbn(F.relu(self.b2(conv_b)))
+        h = self.mbn(F.relu(self.m2(F.relu(self.m1(h)))))
+        h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), conv_b], dim=1)
+        h = self.ubn(F.relu(self.u2(F.relu(self.u1(h)))))
+        h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), conv_a], dim=1)
+        h = F.relu(self.f2(F.relu(self.f1(h))))
+        return F.relu(self.f4(F.relu(self.f3(h))))
+
+
+def build(name: str) -> nn.Module:
+    if name == "default":
+        return MaskUNet()
+    if name == "acapellabot":
+        return AcapellaBot()
+    raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")
+
+
+class MaskExport(nn.Module):
+    """Gives every network the engine's contract: magnitude in, vocals mask out."""
+
+    def __init__(self, name: str, net: nn.Module):
+        super().__init__()
+        self.name, self.net = name, net
+
+    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+        if self.name == "default":
+            m = self.net(mag[..., :-1])
+            # The Nyquist bin carries almost nothing; reuse its neighbour's mask.
+            return torch.cat([m, m[..., -1:]], dim=-1)
+        bins = mag.shape[-1]
+        pad = (-bins) % 4
+        x = F.pad(torch.log1p(mag), (0, pad))
+        vocals = torch.expm1(self.net(x))[..., :bins]
+        # The seed predicted a vocals magnitude; as a ratio it becomes a mask on the
+        # mixture, which keeps the mixture's phase and lets the stems sum to it.
+        return torch.clamp(vocals / (mag + 1e-6), 0.0, 1.0)

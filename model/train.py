@@ -1,0 +1,156 @@
+"""Train a separation network and export it to ONNX.
+
+    python -m acapella.model.train --model default --minutes 60 --out runs/default
+    python -m acapella.model.train --model acapellabot --minutes 15 --out runs/acapellabot
+
+Training runs for a wall-clock budget (the learning rate follows a cosine over
+it), checkpoints to ``OUT/checkpoint.pt`` every few minutes, resumes from it
+with ``--resume``, and exports ``OUT/<model>.onnx`` at the end. Seeds are fixed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from acapella.model import networks
+from acapella.model.data import MIR1K_BANDWIDTH_HZ, Mixer, default_data_root, load_pools
+
+
+def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """(B, C, L) -> (B, C, T, F) complex; same window and framing as acapella.transforms."""
+    b, c, n = x.shape
+    window = torch.hann_window(n_fft, periodic=True, device=x.device)
+    s = torch.stft(x.reshape(b * c, n), n_fft, hop, window=window, center=False, return_complex=True)
+    return s.reshape(b, c, s.shape[-2], s.shape[-1]).transpose(-1, -2)
+
+
+def random_eq(rng: np.random.Generator, batch: int, bins: int) -> torch.Tensor:
+    """Smooth random EQ curves (about +-6 dB), one per example, as spectral gains."""
+    f = np.linspace(0, 1, bins)
+    a = rng.uniform(-0.25, 0.25, size=(batch, 3))
+    curve = np.exp(sum(a[:, k:k + 1] * np.cos(np.pi * (k + 1) * f) for k in range(3)))
+    return torch.from_numpy(curve.astype(np.float32))[:, None, None, :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
+    ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--frames", type=int, default=256, help="STFT frames per training example")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
+    ap.add_argument("--data", type=Path, default=default_data_root())
+    ap.add_argument("--cache", type=Path, default=Path("cache"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cfg = networks.CONFIGS[args.model]
+    sr, ch, n_fft, hop = cfg["sample_rate"], cfg["channels"], cfg["n_fft"], cfg["hop"]
+    bins = n_fft // 2 + 1
+    cutoff = int(MIR1K_BANDWIDTH_HZ / (sr / 2) * (bins - 1))
+    length = (args.frames - 1) * hop + n_fft
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = open(args.out / "train.log", "a")
+
+    def say(msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, file=log, flush=True)
+        print(line, flush=True)
+
+    t0 = time.time()
+    pools = load_pools(args.data, sr, ch, cache_dir=args.cache)
+    say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
+        f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
+    mixer = Mixer(pools, length, ch, seed=args.seed)
+    eq_rng = np.random.default_rng(args.seed + 1)
+
+    net = networks.build(args.model)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    step, elapsed = 0, 0.0
+    ckpt = args.out / "checkpoint.pt"
+    if args.resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        mixer.rng = np.random.default_rng(args.seed + step)
+        say(f"resumed at step {step}, {elapsed / 60:.1f} min")
+    params = sum(p.numel() for p in net.parameters())
+    say(f"{args.model}: {params:,} parameters, {args.frames} frames x batch {args.batch}")
+
+    budget = args.minutes * 60
+    start = time.time() - elapsed
+    last_ckpt, losses = time.time(), []
+    net.train()
+    while elapsed < budget:
+        frac = elapsed / budget
+        lr = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        v, a, limited = mixer.batch(args.batch)
+        with torch.no_grad():
+            V = stft(torch.from_numpy(v), n_fft, hop)
+            A = stft(torch.from_numpy(a), n_fft, hop)
+            eq = random_eq(eq_rng, args.batch, bins)
+            V, A = V * eq, A * random_eq(eq_rng, args.batch, bins)
+            X = V + A
+            valid = torch.ones(args.batch, 1, 1, bins)
+            valid[torch.from_numpy(limited), ..., cutoff:] = 0.0
+        mag = X.abs()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            if args.model == "default":
+                mask = net(mag[..., :-1]).float()
+                mask = torch.cat([mask, mask[..., -1:]], dim=-1)
+        if args.model == "default":
+            # Complex L1 on the vocals; with the accompaniment as the residual its error is
+            # the same signal, so this one term serves both stems.
+            err = torch.view_as_real(mask * X - V).abs().sum(-1) * valid
+            norm = (mag * valid).mean(dim=(1, 2, 3), keepdim=True) + 1e-4
+            loss = (err / norm).sum() / (valid.sum() * ch * args.frames)
+        else:
+            pad = (-bins) % 4
+            x = torch.nn.functional.pad(torch.log1p(mag), (0, pad))
+            y = torch.nn.functional.pad(torch.log1p(V.abs()) * valid, (0, pad))
+            vmask = torch.nn.functional.pad(valid.expand_as(mag), (0, pad))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                pred = net(x).float()
+            loss = (((pred - y) ** 2) * vmask).sum() / vmask.sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        elapsed = time.time() - start
+        if step % 20 == 0:
+            say(f"step {step} loss {np.mean(losses[-20:]):.4f} lr {lr:.2e} {elapsed / 60:.1f} min")
+        if time.time() - last_ckpt > 180 or elapsed >= budget:
+            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
+                        "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out)}},
+                       ckpt)
+            last_ckpt = time.time()
+
+    from acapella.model.export import export
+
+    onnx_path = export(args.model, net, args.out / f"{args.model}.onnx")
+    info = {"model": args.model, "steps": step, "minutes": round(elapsed / 60, 1), "parameters": params,
+            "seed": args.seed, "command": "python -m acapella.model.train " + " ".join(argv if argv is not None else sys.argv[1:])}
+    (args.out / "train.json").write_text(json.dumps(info, indent=2))
+    say(f"done: {step} steps in {elapsed / 60:.1f} min, exported {onnx_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
