@@ -1,0 +1,77 @@
+"""Input checks and array layouts, shared by `Separator` and the effects."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+STEMS = ("vocals", "accompaniment")
+
+
+class Layout:
+    """Remembers how an input array was laid out, to give outputs the same shape."""
+
+    def __init__(self, ndim: int, channels_last: bool):
+        self.ndim, self.channels_last = ndim, channels_last
+
+    def restore(self, x: np.ndarray) -> np.ndarray:
+        """(channels, samples) float32 -> the input's layout."""
+        if self.ndim == 1:
+            return np.ascontiguousarray(x[0])
+        return np.ascontiguousarray(x.T) if self.channels_last else np.ascontiguousarray(x)
+
+
+def to_channels_first(audio: np.ndarray) -> tuple[np.ndarray, Layout]:
+    """Any layout pedalboard accepts -> ((channels, samples) float32, layout).
+
+    2-D arrays: the smaller dimension is channels (a zero-length one is always
+    samples); a square array is read as (channels, samples), as pedalboard does.
+    Integer samples are scaled to [-1, 1).
+    """
+    a = np.asarray(audio)
+    if a.ndim not in (1, 2):
+        raise ValueError(f"audio must be 1-D or 2-D (channels, samples) or (samples, channels), got shape {a.shape}")
+    if a.dtype.kind == "f":
+        x = a.astype(np.float32, copy=False)
+    elif a.dtype in (np.int16, np.int32):
+        x = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
+    elif a.dtype == np.uint8:
+        x = (a.astype(np.float32) - 128.0) / 128.0
+    else:
+        raise ValueError(f"unsupported sample type {a.dtype}: use float32, float64, int16, int32 or uint8")
+    if a.ndim == 1:
+        x, layout = x[None, :], Layout(1, False)
+    else:
+        rows, cols = a.shape
+        channels_last = rows > cols and cols > 0 or rows == 0
+        if (cols if channels_last else rows) == 0:
+            raise ValueError(f"audio with shape {a.shape} has no channels")
+        x, layout = (x.T if channels_last else x), Layout(2, channels_last)
+    if x.size and not np.isfinite(x).all():
+        raise ValueError("audio contains NaN or infinite samples: clean or clip the input first")
+    return np.ascontiguousarray(x, dtype=np.float32), layout
+
+
+def check_rate(sample_rate: float) -> int:
+    """A positive, whole sample rate as int."""
+    try:
+        rate = float(sample_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_rate must be a number, got {sample_rate!r}") from None
+    if not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
+    if rate != int(rate):
+        raise ValueError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    return int(rate)
+
+
+def check_stems(stems: Iterable[str] | str) -> tuple[str, ...]:
+    """Validated stem names, e.g. from "vocals,accompaniment"."""
+    if isinstance(stems, str):
+        stems = [s.strip() for s in stems.split(",") if s.strip()]
+    stems = tuple(dict.fromkeys(stems))
+    bad = [s for s in stems if s not in STEMS]
+    if bad or not stems:
+        raise ValueError(f"unknown stem {bad[0]!r}: choose from {', '.join(STEMS)}" if bad
+                         else f"no stems chosen: choose from {', '.join(STEMS)}")
+    return stems

@@ -1,0 +1,147 @@
+"""Reading audio files in blocks and writing stems atomically."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+# Write formats: soundfile format and subtype. WAV stays float so the written
+# stems still sum to the input exactly.
+FORMATS = {
+    "wav": ("WAV", "FLOAT"),
+    "flac": ("FLAC", "PCM_24"),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
+# Extensions searched for in folders: what soundfile or pedalboard.io can read.
+AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+                    ".m4a", ".mp4", ".aac", ".caf", ".w64", ".rf64", ".au", ".snd", ".bwf"}
+
+
+def check_format(fmt: str) -> str:
+    f = str(fmt).lower().lstrip(".")
+    if f not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return f
+
+
+class Reader:
+    """Blocks of float32 (channels, n) from any file soundfile or pedalboard.io can read."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no such file: {self.path}")
+        if self.path.is_dir():
+            raise IsADirectoryError(f"is a folder, not an audio file: {self.path}")
+        self._sf = self._pb = None
+        try:
+            self._sf = sf.SoundFile(str(self.path))
+            self.sample_rate, self.channels = self._sf.samplerate, self._sf.channels
+        except Exception as first:
+            try:  # pedalboard reaches what libsndfile cannot (m4a through the platform's decoder)
+                from pedalboard.io import AudioFile
+
+                self._pb = AudioFile(str(self.path))
+                self.sample_rate, self.channels = int(self._pb.samplerate), self._pb.num_channels
+            except Exception:
+                reason = str(first).split(":")[-1].strip() or type(first).__name__
+                raise ValueError(f"cannot read {self.path}: not a readable audio file ({reason})") from None
+        if self.channels < 1 or self.sample_rate <= 0:
+            raise ValueError(f"cannot read {self.path}: it reports {self.channels} channels at {self.sample_rate} Hz")
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        try:
+            if self._sf is not None:
+                for block in self._sf.blocks(blocksize=size, dtype="float32", always_2d=True):
+                    yield np.ascontiguousarray(block.T)
+            else:
+                while self._pb.tell() < self._pb.frames:
+                    block = self._pb.read(size)
+                    if block.shape[1] == 0:
+                        break
+                    yield np.ascontiguousarray(block, dtype=np.float32)
+        except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+            raise ValueError(f"cannot read {self.path}: file is truncated or corrupt ({exc})") from None
+
+    def close(self) -> None:
+        for f in (self._sf, self._pb):
+            if f is not None:
+                f.close()
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AtomicWriters:
+    """Writes the stems of one input to temporary files, renamed into place on success.
+
+    On any error, Ctrl-C included, the temporary files are removed and no
+    target is touched.
+    """
+
+    def __init__(self, targets: dict[str, Path], sample_rate: int, channels: int, fmt: str):
+        self.targets, self.rate, self.channels, self.fmt = targets, sample_rate, channels, fmt
+        self._files: dict[str, tuple[str, sf.SoundFile]] = {}
+        self._pending = np.zeros((channels, 0), np.float32)
+
+    def __enter__(self) -> "AtomicWriters":
+        major, subtype = FORMATS[self.fmt]
+        try:
+            for stem, target in self.targets.items():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+                os.close(fd)
+                self._files[stem] = (tmp, None)
+                f = sf.SoundFile(tmp, "w", samplerate=self.rate, channels=self.channels, format=major,
+                                 subtype=subtype)
+                self._files[stem] = (tmp, f)
+        except BaseException as exc:
+            self._discard()
+            if isinstance(exc, (sf.LibsndfileError, RuntimeError, ValueError)):
+                raise ValueError(f"cannot write {self.fmt} at {self.rate} Hz with {self.channels} channels "
+                                 f"({exc}): choose another --format") from None
+            raise
+        return self
+
+    def write_pair(self, mixture: np.ndarray | None, vocals: np.ndarray) -> None:
+        """Takes input samples and the vocals that are final so far; writes both stems."""
+        if mixture is not None:
+            self._pending = np.concatenate([self._pending, mixture], axis=1)
+        n = vocals.shape[1]
+        if not n:
+            return
+        stems = {"vocals": vocals, "accompaniment": self._pending[:, :n] - vocals}
+        self._pending = self._pending[:, n:]
+        for stem, (_, f) in self._files.items():
+            f.write(stems[stem].T)
+
+    def _discard(self) -> None:
+        for tmp, f in self._files.values():
+            if f is not None:
+                try:
+                    f.close()
+                except Exception:
+                    pass
+            Path(tmp).unlink(missing_ok=True)
+        self._files.clear()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            for tmp, f in self._files.values():
+                f.close()
+            for stem, (tmp, _) in self._files.items():
+                os.replace(tmp, self.targets[stem])
+        except BaseException:
+            self._discard()
+            raise

@@ -1,0 +1,102 @@
+"""The bundled ONNX models: finding them, describing them, running them.
+
+Every model file maps a magnitude spectrogram ``(batch, channels, frames, bins)``
+to a vocals mask of the same shape, and carries its STFT settings and receptive
+field in its metadata (key ``acapella``). ``model/models.json`` adds what was
+measured about each bundled model (quality, speed), for ``acapella models``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def _model_dir() -> Path:
+    return Path(str(resources.files("acapella.model")))
+
+
+def catalogue() -> dict:
+    """What ``model/models.json`` says of each bundled model, by name."""
+    path = _model_dir() / "models.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def bundled() -> list[str]:
+    """Names of the bundled models, the default first."""
+    names = sorted(p.stem for p in _model_dir().glob("*.onnx"))
+    return sorted(names, key=lambda n: n != "default")
+
+
+def resolve(model: str | os.PathLike) -> Path:
+    """A bundled model's name, or a path to an ``.onnx`` file, as a path."""
+    text = str(model)
+    if text.endswith(".onnx") or os.sep in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"model file not found: {path}")
+        return path
+    path = _model_dir() / f"{text}.onnx"
+    if not path.is_file():
+        raise ValueError(f"unknown model {text!r}: choose one of {', '.join(bundled()) or '(none bundled)'}, "
+                         "or give a path to an .onnx file")
+    return path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    sample_rate: int
+    channels: int
+    n_fft: int
+    hop: int
+    frame_multiple: int
+    context: int  # frames of receptive field on each side of an output frame
+
+
+class OnnxModel:
+    """One onnxruntime session and the settings stored in its file.
+
+    ``InferenceSession.run`` is thread-safe, so one instance may serve many
+    threads and streams at once.
+    """
+
+    def __init__(self, model: str | os.PathLike = "default", threads: int | None = None):
+        self.path = resolve(model)
+        opts = ort.SessionOptions()
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be at least 1, got {threads}")
+            opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ValueError(f"cannot load model {self.path}: {str(exc).splitlines()[0]}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map.get("acapella")
+        if meta is None:
+            raise ValueError(f"{self.path} has no 'acapella' metadata: export it with acapella.model.export")
+        m = json.loads(meta)
+        self.spec = ModelSpec(m.get("name", self.path.stem), int(m["sample_rate"]), int(m["channels"]),
+                              int(m["n_fft"]), int(m["hop"]), int(m["frame_multiple"]), int(m["context_frames"]))
+        self.parameters = m.get("parameters")
+        self.input = self.session.get_inputs()[0].name
+
+    def __getattr__(self, name):
+        # sample_rate, channels, n_fft, hop, frame_multiple, context
+        return getattr(self.__dict__["spec"], name)
+
+    def mask(self, magnitude: np.ndarray, channels: int) -> np.ndarray:
+        """(C, T, bins) magnitudes -> (C, T, bins) vocals mask; C groups into the model's channels."""
+        c, t, f = magnitude.shape
+        batch = np.ascontiguousarray(magnitude.reshape(c // self.spec.channels, self.spec.channels, t, f),
+                                     dtype=np.float32)
+        (out,) = self.session.run(None, {self.input: batch})
+        return out.reshape(c, t, f)

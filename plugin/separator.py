@@ -1,0 +1,223 @@
+"""`Separator`: the one entry point that the CLI, the effects and the host adapters share."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from pedalboard.io import StreamResampler
+
+from acapella import audio as _audio
+from acapella.models import OnnxModel
+from acapella.stream import SpectralStream
+
+STEMS = _audio.STEMS
+
+_delays: dict[tuple[int, int], float] = {}
+_delays_lock = threading.Lock()
+
+
+def _round_trip_delay(rate: int, model_rate: int) -> float:
+    """Delay, in samples at `rate`, of pedalboard's resampler there and back.
+
+    It is a fixed fraction of a sample that depends only on the two rates; left
+    alone it would misalign the vocals against the mixture that they are
+    subtracted from. Measured once per pair from the phase of a 1 kHz tone.
+    """
+    key = (rate, model_rate)
+    with _delays_lock:
+        if key not in _delays:
+            n = rate
+            t = np.arange(n) / rate
+            tone = np.sin(2 * np.pi * 1000.0 * t).astype(np.float32)[None]
+            there = StreamResampler(rate, model_rate, 1)
+            back = StreamResampler(model_rate, rate, 1)
+            mid = np.concatenate([there.process(tone), there.process(None)], axis=1)
+            y = np.concatenate([back.process(mid), back.process(None)], axis=1)[0]
+            s = slice(n // 4, min(y.size, n) - n // 4)
+            phase = np.angle(np.sum(y[s] * np.exp(-2j * np.pi * 1000.0 * t[s])) * 1j)
+            _delays[key] = float(-phase / (2 * np.pi * 1000.0) * rate)
+        return _delays[key]
+
+
+class Pipeline:
+    """Streaming vocals for one stream at its own rate and channel count.
+
+    Channels are grouped into the model's channel count (pairs for a stereo
+    model; mono is doubled; an odd last channel is doubled). Other rates go
+    through pedalboard's `StreamResampler` to the model's rate and back.
+    """
+
+    def __init__(self, model: OnnxModel, sample_rate: int, channels: int, chunk_frames: int,
+                 future_frames: int | None = None):
+        self.model, self.rate, self.channels = model, sample_rate, channels
+        per = model.channels
+        groups = -(-channels // per)
+        self.route = [min(g * per + j, channels - 1) for g in range(groups) for j in range(per)]
+        self.resample = sample_rate != model.sample_rate
+        delay = 0.0
+        if self.resample:
+            delay = _round_trip_delay(sample_rate, model.sample_rate) * model.sample_rate / sample_rate
+        self.stream = SpectralStream(model, len(self.route), chunk_frames, future_frames, delay=delay)
+        counts = np.bincount(self.route, minlength=channels).astype(np.float32)
+        self._gather = np.zeros((channels, len(self.route)), dtype=np.float32)
+        self._gather[self.route, np.arange(len(self.route))] = 1.0
+        self._gather /= counts[:, None]
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        """Worst-case input samples between a sample going in and its vocals coming out."""
+        lat = self.stream.latency
+        if self.resample:
+            # Two resamplers, each holding back a window of samples at its input rate.
+            lat = lat * self.rate / self.model.sample_rate + 2 * 64 * max(1.0, self.rate / self.model.sample_rate) + 4
+        return int(np.ceil(lat))
+
+    def reset(self) -> None:
+        self.stream.reset()
+        self.pushed = self.emitted = 0
+        if self.resample:
+            n = len(self.route)
+            self._there = StreamResampler(self.rate, self.model.sample_rate, n)
+            self._back = StreamResampler(self.model.sample_rate, self.rate, n)
+
+    def _out(self, v: np.ndarray) -> np.ndarray:
+        if self.resample and v.shape[1]:
+            v = self._back.process(np.ascontiguousarray(v))
+        return self._gather @ v if v.shape[1] else np.zeros((self.channels, 0), np.float32)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """(channels, n) float32 in; the vocal samples that became final out."""
+        self.pushed += x.shape[1]
+        x = x[self.route]
+        if self.resample:
+            x = self._there.process(np.ascontiguousarray(x))
+        out = self._out(self.stream.push(x))
+        self.emitted += out.shape[1]
+        return out
+
+    def finish(self) -> np.ndarray:
+        """The remaining vocals, so that the total output equals the total input."""
+        if self.resample:
+            self.stream.push(np.zeros((len(self.route), 0), np.float32))
+            rest = self._there.process(None)
+            head = self.stream.push(rest)
+            tail = self.stream.finish()
+            v = np.concatenate([head, tail], axis=1)
+            out = self._out(v)
+            flushed = self._back.process(None)
+            out = np.concatenate([out, self._gather @ flushed], axis=1)
+        else:
+            out = self._out(self.stream.finish())
+        want = self.pushed - self.emitted
+        # The resamplers' rounding can leave a sample or two over or under.
+        if out.shape[1] < want:
+            out = np.concatenate([out, np.zeros((self.channels, want - out.shape[1]), np.float32)], axis=1)
+        out = out[:, :want]
+        self.emitted += out.shape[1]
+        return out
+
+
+class Separator:
+    """Splits audio into vocals and accompaniment with a bundled ONNX model.
+
+    The model is loaded once; `separate` and `separate_file` may be called from
+    several threads at once.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from acapella import Separator
+        >>> sep = Separator()
+        >>> song = np.random.randn(2, 44100).astype(np.float32) * 0.1
+        >>> stems = sep.separate(song, 44100)
+        >>> stems["vocals"].shape
+        (2, 44100)
+        >>> bool(np.allclose(stems["vocals"] + stems["accompaniment"], song, atol=1e-6))
+        True
+    """
+
+    def __init__(self, model: str | os.PathLike = "default", threads: int | None = None,
+                 chunk_seconds: float = 20.0):
+        if not chunk_seconds > 0:
+            raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
+        self.model = OnnxModel(model, threads=threads)
+        self.chunk_seconds = float(chunk_seconds)
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model runs at; other rates are resampled to it and back."""
+        return self.model.sample_rate
+
+    def pipeline(self, sample_rate: int, channels: int, future_seconds: float | None = None,
+                 chunk_seconds: float | None = None) -> Pipeline:
+        """A streaming vocals pipeline (used by the effects and `separate_file`)."""
+        _audio.check_rate(sample_rate)
+        m = self.model
+        chunk = chunk_seconds if chunk_seconds is not None else self.chunk_seconds
+        frames = max(1, int(round(chunk * m.sample_rate / m.hop)))
+        future = None if future_seconds is None else int(np.ceil(future_seconds * m.sample_rate / m.hop))
+        return Pipeline(m, int(sample_rate), channels, frames, future)
+
+    def _block(self, sample_rate: int) -> int:
+        return max(1, int(self.chunk_seconds * sample_rate))
+
+    def separate(self, audio: np.ndarray, sample_rate: float) -> dict[str, np.ndarray]:
+        """Separates one signal held in memory.
+
+        `audio` may be 1-D (mono), ``(channels, samples)`` or ``(samples, channels)``
+        (the smaller dimension is taken as channels; a square array as
+        channels-first). float32 and float64 are used as they are; int16 and int32
+        are scaled to [-1, 1) by 2**15 and 2**31, uint8 by its offset and 2**7.
+        Any sample rate works. Returns ``{"vocals", "accompaniment"}``, each a
+        float32 array with the input's shape and layout, summing to the input.
+        """
+        x, layout = _audio.to_channels_first(audio)
+        rate = _audio.check_rate(sample_rate)
+        pipe = self.pipeline(rate, x.shape[0])
+        block = self._block(rate)
+        parts = [pipe.push(x[:, i:i + block]) for i in range(0, x.shape[1], block)]
+        parts.append(pipe.finish())
+        vocals = np.concatenate(parts, axis=1)
+        return {"vocals": layout.restore(vocals), "accompaniment": layout.restore(x - vocals)}
+
+    def separate_file(self, path: str | os.PathLike, out_dir: str | os.PathLike,
+                      stems: Iterable[str] = STEMS, format: str = "wav", force: bool = False,
+                      progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+        """Separates an audio file block by block and writes ``out_dir/<stem>.<format>``.
+
+        The file never sits whole in memory. Outputs are written to temporary
+        files in `out_dir` and renamed when complete, so no partial file is left
+        behind by an error or Ctrl-C. Existing outputs are kept unless `force`.
+        `progress`, if given, is called with the number of input frames done.
+        Returns the paths written, by stem.
+
+        Example::
+
+            >>> Separator().separate_file("song.flac", "stems/song")  # doctest: +SKIP
+            {'vocals': PosixPath('stems/song/vocals.wav'), 'accompaniment': ...}
+        """
+        from acapella import files
+
+        stems = _audio.check_stems(stems)
+        fmt = files.check_format(format)
+        out_dir = Path(out_dir)
+        targets = {s: out_dir / f"{s}.{fmt}" for s in stems}
+        if not force:
+            existing = [str(p) for p in targets.values() if p.exists()]
+            if existing:
+                raise FileExistsError(f"output exists: {existing[0]} (use force=True / --force to overwrite)")
+        with files.Reader(path) as reader:
+            rate, channels = reader.sample_rate, reader.channels
+            pipe = self.pipeline(rate, channels)
+            with files.AtomicWriters(targets, rate, channels, fmt) as writers:
+                for block in reader.blocks(self._block(rate)):
+                    v = pipe.push(block)
+                    writers.write_pair(block, v)
+                    if progress:
+                        progress(block.shape[1])
+                writers.write_pair(None, pipe.finish())
+        return targets

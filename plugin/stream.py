@@ -1,0 +1,145 @@
+"""The chunked, streaming mask engine at the model's sample rate.
+
+Audio goes in as blocks of any size; STFT frames are cut on the global grid of
+`acapella.transforms`; the network runs on windows of ``chunk`` frames plus
+``past`` frames of context before them and ``future`` frames after; the
+vocals mask of the window's centre is kept, cross-faded over ``crossfade``
+frames with the previous window, applied to the complex mixture, and
+overlap-added back to samples. Memory is bounded by the window, not the signal.
+
+When ``past`` and ``future`` cover the network's receptive field, the masks do
+not depend on where the chunks fall, so any chunk size and any block size give
+the same output as one call on the whole signal. Shorter ``future`` context
+trades quality for latency.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from acapella.transforms import STFT
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+class SpectralStream:
+    """Vocals of a (C, n) float32 stream, C a multiple of the model's channels.
+
+    `push` returns the vocal samples that became final (possibly none), in order
+    from the first input sample; `finish` returns the rest, so that the total
+    equals the number of samples pushed.
+    """
+
+    def __init__(self, model, channels: int, chunk: int, future: int | None = None,
+                 crossfade: int = 8, delay: float = 0.0):
+        m = model.frame_multiple
+        if channels % model.channels:
+            raise ValueError(f"{channels} channels do not group into the model's {model.channels}")
+        self.model, self.channels = model, channels
+        self.stft = STFT(model.n_fft, model.hop)
+        self.chunk = max(m, _round_up(chunk, m))
+        self.xf = min(crossfade, self.chunk)
+        # Past context is padded so that every window starts on a multiple of the
+        # network's stride product, the alignment one-shot inference has.
+        self.past = _round_up(model.context + self.xf, m) - self.xf
+        ctx = model.context if future is None else future
+        self.future = _round_up(self.xf + self.past + self.chunk + ctx, m) - (self.xf + self.past + self.chunk)
+        self.fade = (np.arange(1, self.xf + 1, dtype=np.float32) / (self.xf + 1))[:, None]
+        # Phase ramp that advances the vocals by `delay` samples (resampler compensation).
+        k = np.arange(self.stft.bins, dtype=np.float64)
+        self.shift = np.exp(2j * np.pi * k * delay / model.n_fft).astype(np.complex64) if delay else None
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        """Samples pushed beyond a given sample before its vocals are final (worst case)."""
+        return (self.future + self.chunk + self.xf - 1) * self.stft.hop + self.stft.n_fft - 1
+
+    def reset(self) -> None:
+        s, c = self.stft, self.channels
+        self.pushed = 0
+        self.inbuf = np.zeros((c, s.pad), dtype=np.float32)
+        # Frames before the signal are silent: their spectra are exactly zero.
+        self.spec = np.zeros((c, self.past + self.xf, s.bins), dtype=np.complex64)
+        self.c0 = 0  # first frame of the next chunk
+        self.held = None  # last `xf` masks of the previous window, awaiting the cross-fade
+        self.ola = np.zeros((c, s.pad), dtype=np.float32)
+        self.emitted = -s.pad  # padded-grid sample index of the next sample to come out
+
+    def _cut_frames(self) -> None:
+        s = self.stft
+        new = s.frames(self.inbuf)
+        if new.shape[1]:
+            self.spec = np.concatenate([self.spec, new], axis=1)
+            self.inbuf = self.inbuf[:, new.shape[1] * s.hop:]
+
+    def _window(self, chunk: int) -> np.ndarray:
+        """Runs the network on the window for the chunk at `c0`; returns final vocal spectra."""
+        width = self.xf + self.past + chunk + self.future
+        window = self.spec[:, :width]
+        mask = self.model.mask(np.abs(window), self.channels)[:, self.past:self.past + self.xf + chunk]
+        if self.xf:
+            if self.held is not None:
+                mask[:, :self.xf] = self.held * (1 - self.fade) + mask[:, :self.xf] * self.fade
+            self.held = mask[:, -self.xf:].copy()
+        # Frames [c0 - xf, c0 + chunk - xf) are final now; the last xf wait for the next window.
+        vocals = mask[:, :chunk] * window[:, self.past:self.past + chunk]
+        if self.c0 == 0 and self.xf:
+            vocals = vocals[:, self.xf:]  # frames before the signal
+        self.spec = self.spec[:, chunk:]
+        self.c0 += chunk
+        return vocals
+
+    def _synthesise(self, vocals: np.ndarray) -> np.ndarray:
+        s = self.stft
+        if vocals.shape[1] == 0:
+            return np.zeros((self.channels, 0), dtype=np.float32)
+        if self.shift is not None:
+            vocals = vocals * self.shift
+        y = s.synthesis(vocals)
+        y[:, :s.pad] += self.ola
+        done = y.shape[1] - s.pad
+        self.ola = y[:, done:].copy()
+        out = y[:, :done] / s.norm
+        start = self.emitted
+        self.emitted += done
+        if start < 0:  # the padding before the signal
+            out = out[:, min(-start, out.shape[1]):]
+        return out
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """Feeds (C, n) samples; returns the vocal samples that are now final."""
+        self.pushed += x.shape[1]
+        self.inbuf = np.concatenate([self.inbuf, np.asarray(x, dtype=np.float32)], axis=1)
+        self._cut_frames()
+        parts = []
+        while self.spec.shape[1] >= self.xf + self.past + self.chunk + self.future:
+            parts.append(self._window(self.chunk))
+        if not parts:
+            return np.zeros((self.channels, 0), dtype=np.float32)
+        return self._synthesise(np.concatenate(parts, axis=1))
+
+    def finish(self) -> np.ndarray:
+        """Ends the stream: returns every remaining vocal sample up to the last one pushed."""
+        s, m = self.stft, self.model.frame_multiple
+        total = s.num_frames(self.pushed)  # frames that must be final to cover every sample
+        parts = []
+        while total > 0 and self.c0 - self.xf < total:
+            chunk = min(self.chunk, _round_up(total - self.c0 + self.xf, m))
+            need = self.xf + self.past + chunk + self.future
+            if self.spec.shape[1] < need:
+                # Silence after the end, cut into frames like real input, so the result
+                # equals what a longer stream would have given.
+                missing = need - self.spec.shape[1]
+                pad = np.zeros((self.channels, missing * s.hop + s.n_fft), np.float32)
+                self.inbuf = np.concatenate([self.inbuf, pad], axis=1)
+                self._cut_frames()
+            parts.append(self._window(chunk))
+        start = max(self.emitted, 0)
+        out = self._synthesise(np.concatenate(parts, axis=1)) if parts else np.zeros((self.channels, 0), np.float32)
+        return out[:, :max(self.pushed - start, 0)]
+
+    def __repr__(self) -> str:
+        return (f"SpectralStream(chunk={self.chunk}, past={self.past}, future={self.future}, "
+                f"crossfade={self.xf})")
