@@ -22,6 +22,18 @@ AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", "
                     ".m4a", ".mp4", ".aac", ".caf", ".w64", ".rf64", ".au", ".snd", ".bwf"}
 
 
+# mkstemp creates files readable by their owner only; finished outputs get the usual mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def publish(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Moves a finished temporary file onto its target in one step."""
+    os.chmod(tmp, FILE_MODE)
+    os.replace(tmp, target)
+
+
 def check_format(fmt: str) -> str:
     f = str(fmt).lower().lstrip(".")
     if f not in FORMATS:
@@ -42,12 +54,14 @@ class Reader:
         try:
             self._sf = sf.SoundFile(str(self.path))
             self.sample_rate, self.channels = self._sf.samplerate, self._sf.channels
+            self.frames = self._sf.frames
         except Exception as first:
             try:  # pedalboard reaches what libsndfile cannot (m4a through the platform's decoder)
                 from pedalboard.io import AudioFile
 
                 self._pb = AudioFile(str(self.path))
                 self.sample_rate, self.channels = int(self._pb.samplerate), self._pb.num_channels
+                self.frames = self._pb.frames
             except Exception:
                 reason = str(first).split(":")[-1].strip() or type(first).__name__
                 raise ValueError(f"cannot read {self.path}: not a readable audio file ({reason})") from None
@@ -141,7 +155,7 @@ class AtomicWriters:
             for tmp, f in self._files.values():
                 f.close()
             for stem, (tmp, _) in self._files.items():
-                os.replace(tmp, self.targets[stem])
+                publish(tmp, self.targets[stem])
         except BaseException:
             self._discard()
             raise

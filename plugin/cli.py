@@ -1,0 +1,240 @@
+"""The ``acapella`` command.
+
+    acapella separate song.mp3 album/ -o stems/
+    acapella models
+    acapella --version
+
+Exit status: 0 when every input was separated (or skipped because its outputs
+exist), 1 when any input failed, 2 for usage errors, 130 on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from acapella import __version__
+from acapella.audio import STEMS, check_stems
+from acapella.files import AUDIO_EXTENSIONS, FORMATS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _err(msg: str) -> None:
+    print(f"acapella: {msg}", file=sys.stderr, flush=True)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, PermissionError):
+        text = f"permission denied: {exc.filename or text}"
+    return text
+
+
+def collect_inputs(inputs: list[str], out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Audio files named or found under folders; and (path, reason) for inputs that yield none."""
+    files, problems = [], []
+    out_resolved = out_dir.resolve()
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+                           and out_resolved not in f.resolve().parents)
+            if not found:
+                problems.append((raw, "no audio files in this folder"))
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append((raw, "no such file or folder"))
+    unique = list(dict.fromkeys(files))
+    return unique, problems
+
+
+def output_names(files: list[Path]) -> list[str]:
+    """`<input name>` per file; repeated names in one batch get -2, -3, ..."""
+    seen: dict[str, int] = {}
+    names = []
+    for f in files:
+        n = seen.get(f.stem, 0) + 1
+        seen[f.stem] = n
+        names.append(f.stem if n == 1 else f"{f.stem}-{n}")
+    return names
+
+
+def _check_writable(out_dir: Path) -> str | None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        return f"cannot write to output folder {out_dir}: {exc.strerror or exc}"
+    return None
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from acapella.separator import Separator
+
+    try:
+        stems = check_stems(args.stems)
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            _err("--plot needs matplotlib: pip install 'acapella[plot]'")
+            return EXIT_USAGE
+    out_dir = Path(args.output)
+    files, problems = collect_inputs(args.inputs, out_dir)
+    for path, reason in problems:
+        _err(f"{path}: {reason}")
+    if not files:
+        return EXIT_FAILED
+    problem = _check_writable(out_dir)
+    if problem:
+        _err(problem)
+        return EXIT_FAILED
+    try:
+        sep = Separator(model=args.model, threads=args.threads, chunk_seconds=args.chunk_seconds)
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+
+    show = not args.quiet and sys.stderr.isatty()
+    inputs = {f.resolve() for f in files}
+    failed = len(problems)
+    overall = tqdm(total=len(files), desc="files", unit="file", disable=not show, position=0, file=sys.stderr)
+    try:
+        for f, name in zip(files, output_names(files)):
+            target = out_dir / name
+            outs = [target / f"{s}.{args.format}" for s in stems]
+            clash = [o for o in outs if o.resolve() in inputs]
+            if clash:
+                _err(f"{f}: output {clash[0]} would overwrite an input; choose another -o")
+                failed += 1
+                overall.update(1)
+                continue
+            if not args.force and any(o.exists() for o in outs):
+                if not args.quiet:
+                    _err(f"skipping {f}: outputs exist in {target} (use --force to overwrite)")
+                overall.update(1)
+                continue
+            try:
+                from acapella.files import Reader
+
+                with Reader(f) as r:
+                    total = r.frames
+                bar = tqdm(total=total, desc=f.name[:30], unit="smp", unit_scale=True, leave=False,
+                           disable=not show, position=1, file=sys.stderr)
+                with bar:
+                    sep.separate_file(f, target, stems=stems, format=args.format, force=True,
+                                      progress=bar.update)
+                if args.plot:
+                    from acapella.plot import plot_stems
+
+                    plot_stems(f, {s: target / f"{s}.{args.format}" for s in stems}, target / "spectrograms.png")
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                _err(f"{f}: {_reason(exc)}")
+                failed += 1
+            overall.update(1)
+    except KeyboardInterrupt:
+        overall.close()
+        _err("interrupted; no partial output was left behind")
+        return EXIT_INTERRUPTED
+    overall.close()
+    if failed:
+        _err(f"{failed} input(s) failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from acapella.models import OnnxModel, bundled, catalogue, resolve
+
+    cat = catalogue()
+    rows = []
+    for name in bundled():
+        m = OnnxModel(name)
+        q = cat.get(name, {}).get("quality", {})
+        musdb = q.get("musdb-valid", {})
+        size = resolve(name).stat().st_size / 1e6
+        rows.append((name, f"{m.sample_rate} Hz", f"{m.channels} ch", f"{size:.1f} MB",
+                     f"{(m.parameters or 0) / 1e6:.2f} M",
+                     f"{musdb['vocals_sdr_v4']:.2f} dB" if "vocals_sdr_v4" in musdb else "-",
+                     f"{musdb['accompaniment_sdr_v4']:.2f} dB" if "accompaniment_sdr_v4" in musdb else "-",
+                     cat.get(name, {}).get("description", "")))
+    head = ("model", "rate", "chans", "size", "params", "vocals SDR", "accomp. SDR", "")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    print("SDR: BSS Eval v4, median over 1 s frames then over the 14 MUSDB18 validation songs; "
+          "see acapella/model/MODEL_CARD.md")
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"acapella: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="acapella", description="Split songs into vocals and accompaniment stems.")
+    ap.add_argument("--version", action="version", version=f"acapella {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    s = sub.add_parser("separate", help="separate audio files into stems")
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
+    s.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                   help="stems go to OUT_DIR/<input name>/<stem>.<format>")
+    s.add_argument("--stems", default=",".join(STEMS), help="comma-separated stems to write (default: %(default)s)")
+    s.add_argument("--format", default="wav", choices=list(FORMATS), help="output format (default: %(default)s)")
+    s.add_argument("--model", default="default", help="bundled model name or .onnx path (see: acapella models)")
+    s.add_argument("--chunk-seconds", type=float, default=20.0, help="audio per network call (default: %(default)s)")
+    s.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    s.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
+    s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")
+    s.set_defaults(func=cmd_separate)
+
+    m = sub.add_parser("models", help="list the bundled models")
+    m.set_defaults(func=cmd_models)
+
+    try:
+        from acapella.host_adapters import audacity
+    except ImportError:
+        audacity = None
+    if audacity is not None and hasattr(audacity, "add_arguments"):
+        a = sub.add_parser("audacity", help="separate the selection of a running Audacity into new tracks")
+        audacity.add_arguments(a)
+        a.set_defaults(func=audacity.run)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "func", None):
+        ap.print_help(sys.stderr)
+        return EXIT_USAGE
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        _err(f"--threads must be at least 1, got {args.threads}")
+        return EXIT_USAGE
+    if getattr(args, "chunk_seconds", 1.0) <= 0:
+        _err(f"--chunk-seconds must be positive, got {args.chunk_seconds}")
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
