@@ -157,7 +157,7 @@ class MaskExport(nn.Module):
         bins = mag.shape[-1]
         pad = (-bins) % 4
         x = F.pad(torch.log1p(mag), (0, pad))
-        vocals = torch.expm1(self.net(x))[..., :bins]
+        vocals = (torch.exp(self.net(x)) - 1.0)[..., :bins]  # expm1 has no ONNX operator
         # The seed predicted a vocals magnitude; as a ratio it becomes a mask on the
         # mixture, which keeps the mixture's phase and lets the stems sum to it.
         return torch.clamp(vocals / (mag + 1e-6), 0.0, 1.0)

@@ -179,6 +179,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from acapella import demo
+    from acapella.files import publish
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        _err(f"{out} exists (use --force to overwrite)")
+        return EXIT_FAILED
+    if out.suffix.lower() not in {".wav", ".flac", ".ogg"}:
+        _err(f"demo output must end in .wav, .flac or .ogg, got {out}")
+        return EXIT_USAGE
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
+        os.close(fd)
+        demo.write(tmp, seconds=args.seconds)
+        publish(tmp, out)
+    except OSError as exc:
+        _err(f"cannot write {out}: {exc.strerror or exc}")
+        return EXIT_FAILED
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+    print(out)
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         self.exit(EXIT_USAGE, f"acapella: {message} (see: {self.prog} --help)\n")
@@ -202,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
     s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")
     s.set_defaults(func=cmd_separate)
+
+    d = sub.add_parser("demo", help="write a synthetic demo song (sung vowels over drums, bass and chords)")
+    d.add_argument("output", metavar="OUT_FILE", help="where to write it (.wav, .flac or .ogg)")
+    d.add_argument("--seconds", type=float, default=8.0, help="length (default: %(default)s)")
+    d.add_argument("--force", action="store_true", help="overwrite OUT_FILE")
+    d.set_defaults(func=cmd_demo)
 
     m = sub.add_parser("models", help="list the bundled models")
     m.set_defaults(func=cmd_models)

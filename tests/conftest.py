@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(os.environ.get("ACAPELLA_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def separator():
+    from acapella import Separator
+
+    return Separator()
+
+
+@pytest.fixture(scope="session")
+def demo_stems():
+    """A synthetic song (vocals, accompaniment), each (2, n) float32 at 44.1 kHz."""
+    from acapella import demo
+
+    return demo.song(6.0, 44100)
+
+
+def noise(shape, seed=0, scale=0.1):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def db(err, ref):
+    return 10 * np.log10((np.sum(np.square(err)) + 1e-30) / (np.sum(np.square(ref)) + 1e-30))

@@ -1,0 +1,153 @@
+import threading
+
+import numpy as np
+import pytest
+
+from acapella import Separator
+from conftest import db, noise
+
+
+def check_stems(stems, x):
+    assert set(stems) == {"vocals", "accompaniment"}
+    for s in stems.values():
+        assert s.shape == x.shape and s.dtype == np.float32
+    ref = x.astype(np.float32) if x.dtype.kind == "f" else None
+    if ref is not None and x.size:
+        assert np.max(np.abs(stems["vocals"] + stems["accompaniment"] - ref)) < 1e-6
+
+
+@pytest.mark.parametrize("shape", [(3000,), (2, 3000), (3000, 2), (1, 3000), (3000, 1), (6, 3000), (3000, 6)])
+def test_layouts_and_channels(separator, shape):
+    x = noise(shape)
+    check_stems(separator.separate(x, 44100), x)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000, 96000])
+def test_sample_rates(separator, rate):
+    x = noise((2, rate // 2 + 7))
+    stems = separator.separate(x, rate)
+    check_stems(stems, x)
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 511, 513, 2047, 44100 + 1])
+def test_lengths(separator, length):
+    x = noise((length,))
+    check_stems(separator.separate(x, 44100), x)
+    x2 = noise((2, length)) if length > 2 else noise((length, 2))
+    check_stems(separator.separate(x2, 44100), x2)
+
+
+def test_vocals_are_not_trivial(separator, demo_stems):
+    # Neither all-in nor all-out: the mask actually splits the signal.
+    v, a = demo_stems
+    x = v + a
+    stems = separator.separate(x, 44100)
+    assert 0.01 < np.sum(stems["vocals"] ** 2) / np.sum(x ** 2) < 0.99
+
+
+def test_float64_and_integers_are_scaled(separator):
+    x = np.clip(noise((2, 4000), scale=0.3), -0.99, 0.99)
+    ref = separator.separate(x, 44100)["vocals"]
+    f64 = separator.separate(x.astype(np.float64), 44100)
+    check_stems(f64, x.astype(np.float64))
+    np.testing.assert_allclose(f64["vocals"], ref, atol=1e-6)
+    i16 = np.round(x * 32768).clip(-32768, 32767).astype(np.int16)
+    s16 = separator.separate(i16, 44100)
+    assert s16["vocals"].dtype == np.float32
+    np.testing.assert_allclose(s16["vocals"] + s16["accompaniment"], i16 / 32768.0, atol=1e-6)
+    assert db(s16["vocals"] - ref, ref) < -30
+    i32 = (x.astype(np.float64) * 2**31).astype(np.int32)
+    s32 = separator.separate(i32, 44100)
+    np.testing.assert_allclose(s32["vocals"], ref, atol=1e-5)
+
+
+def test_one_call_equals_small_chunks(demo_stems):
+    v, a = demo_stems
+    x = v + a
+    whole = Separator(chunk_seconds=30.0).separate(x, 44100)["vocals"]
+    small = Separator(chunk_seconds=0.4).separate(x, 44100)["vocals"]
+    assert db(small - whole, whole) < -60
+
+
+def test_streaming_with_random_blocks_equals_offline(separator, demo_stems):
+    v, a = demo_stems
+    x = (v + a)[:, :100000]
+    offline = separator.separate(x, 44100)["vocals"]
+    pipe = separator.pipeline(44100, 2, chunk_seconds=1.0)
+    rng = np.random.default_rng(3)
+    out, i = [], 0
+    while i < x.shape[1]:
+        n = int(rng.choice([1, 7, 512, 4096, 30000]))
+        out.append(pipe.push(x[:, i:i + n]))
+        i += n
+    out.append(pipe.finish())
+    streamed = np.concatenate(out, axis=1)
+    assert streamed.shape == x.shape
+    assert db(streamed - offline, offline) < -60
+
+
+def test_resampled_rate_keeps_alignment(separator, demo_stems):
+    # At 48 kHz the vocals pass through two resamplers; without compensation their
+    # fractional delay would leak vocals into the accompaniment.
+    from pedalboard.io import StreamResampler
+
+    v, a = demo_stems
+    rs = StreamResampler(44100, 48000, 2)
+    x = np.concatenate([rs.process(v + a), rs.process(None)], axis=1)
+    at48 = separator.separate(x, 48000)["vocals"]
+    at44 = separator.separate(v + a, 44100)["vocals"]
+    rs2 = StreamResampler(44100, 48000, 2)
+    ref = np.concatenate([rs2.process(at44), rs2.process(None)], axis=1)
+    n = min(ref.shape[1], at48.shape[1])
+    assert db(at48[:, 2000:n - 2000] - ref[:, 2000:n - 2000], ref[:, 2000:n - 2000]) < -20
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.full((2, 100), np.nan, np.float32), "NaN"),
+    (np.full((2, 100), np.inf, np.float32), "NaN or infinite"),
+    (np.zeros((2, 2, 100), np.float32), "1-D or 2-D"),
+    (np.zeros((0, 0), np.float32), "no channels"),
+    (np.zeros(10, dtype=np.complex64), "sample type"),
+])
+def test_bad_audio(separator, bad, match):
+    with pytest.raises(ValueError, match=match):
+        separator.separate(bad, 44100)
+
+
+@pytest.mark.parametrize("rate", [0, -44100, float("nan"), 44100.5, "fast"])
+def test_bad_rate(separator, rate):
+    with pytest.raises(ValueError, match="sample_rate"):
+        separator.separate(noise((2, 100)), rate)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="unknown model"):
+        Separator(model="nope")
+    with pytest.raises(ValueError, match="chunk_seconds"):
+        Separator(chunk_seconds=0)
+    with pytest.raises(ValueError, match="threads"):
+        Separator(threads=0)
+
+
+def test_thread_safety(separator):
+    xs = [noise((2, 30000), seed=s) for s in range(4)]
+    expected = [separator.separate(x, 44100)["vocals"] for x in xs]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = separator.separate(xs[i], 44100)["vocals"]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_seed_model_runs_per_channel():
+    sep = Separator(model="acapellabot")
+    assert sep.model.channels == 1 and sep.sample_rate == 22050
+    x = noise((2, 8000))
+    check_stems(sep.separate(x, 44100), x)
