@@ -1,0 +1,196 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from acapella.cli import main
+from conftest import noise
+
+
+def run(*args):
+    """Runs the installed command, as a user would."""
+    return subprocess.run(["acapella", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def one_line_error(proc):
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert lines, "expected an error message"
+    assert "Traceback" not in proc.stderr
+    return lines
+
+
+@pytest.fixture
+def song(tmp_path, demo_stems):
+    v, a = demo_stems
+    path = tmp_path / "in" / "song.wav"
+    path.parent.mkdir()
+    sf.write(path, (v + a)[:, :88200].T, 44100, subtype="FLOAT")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_round_trip_formats(tmp_path, demo_stems, fmt):
+    v, a = demo_stems
+    x = (v + a)[:, :66150].T
+    src = tmp_path / f"mix.{fmt}"
+    sf.write(src, x, 44100)
+    info = sf.info(src)
+    out = tmp_path / "out"
+    proc = run("separate", src, "-o", out, "--format", fmt, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    for stem in ("vocals", "accompaniment"):
+        got = sf.info(out / "mix" / f"{stem}.{fmt}")
+        assert got.samplerate == 44100 and got.channels == 2
+        if fmt in ("wav", "flac"):
+            assert got.frames == info.frames
+    if fmt == "wav":
+        mix, _ = sf.read(src, dtype="float32")
+        voc, _ = sf.read(out / "mix" / "vocals.wav", dtype="float32")
+        acc, _ = sf.read(out / "mix" / "accompaniment.wav", dtype="float32")
+        assert np.max(np.abs(voc + acc - mix)) < 1e-6
+    assert not [p for p in out.rglob("*.part")]
+
+
+@pytest.mark.parametrize("rate,channels,length", [
+    (8000, 1, 8000), (16000, 2, 12345), (22050, 6, 5000), (44100, 1, 0), (44100, 2, 1), (48000, 2, 24001),
+    (96000, 2, 30000),
+])
+def test_files_keep_rate_channels_and_length(tmp_path, rate, channels, length):
+    src = tmp_path / "x.wav"
+    x = noise((length, channels)) if length else np.zeros((0, channels), np.float32)
+    sf.write(src, x, rate, subtype="FLOAT")
+    proc = run("separate", src, "-o", tmp_path / "o", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    voc, sr = sf.read(tmp_path / "o" / "x" / "vocals.wav", dtype="float32", always_2d=True)
+    acc, _ = sf.read(tmp_path / "o" / "x" / "accompaniment.wav", dtype="float32", always_2d=True)
+    assert sr == rate and voc.shape == (length, channels) == acc.shape
+    if length:
+        assert np.max(np.abs(voc + acc - x)) < 1e-6
+
+
+def test_folders_stems_skip_and_force(tmp_path, song, capsys):
+    (song.parent / "sub").mkdir()
+    sf.write(song.parent / "sub" / "other.flac", noise((20000, 2)), 44100)
+    (song.parent / "notes.txt").write_text("not audio")
+    out = tmp_path / "out"
+    assert main(["separate", str(song.parent), "-o", str(out), "--stems", "vocals", "--quiet"]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == ["other/vocals.wav", "song/vocals.wav"]
+    before = (out / "song" / "vocals.wav").stat().st_mtime_ns
+    assert main(["separate", str(song), "-o", str(out), "--stems", "vocals"]) == 0
+    assert "use --force" in capsys.readouterr().err
+    assert (out / "song" / "vocals.wav").stat().st_mtime_ns == before
+    assert main(["separate", str(song), "-o", str(out), "--stems", "vocals", "--force", "--quiet"]) == 0
+    assert (out / "song" / "vocals.wav").stat().st_mtime_ns != before
+
+
+def test_output_inside_input_folder_never_touches_inputs(tmp_path, song):
+    data = song.read_bytes()
+    # OUT_DIR inside the input folder: outputs are not taken as new inputs.
+    proc = run("separate", song.parent, "-o", song.parent / "stems", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("separate", song.parent, "-o", song.parent / "stems", "--quiet", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (song.parent / "stems").iterdir()) == ["song"]
+    assert song.read_bytes() == data
+
+
+def test_output_that_would_overwrite_its_input_is_refused(tmp_path):
+    src = tmp_path / "vocals" / "vocals.wav"
+    src.parent.mkdir()
+    sf.write(src, noise((5000, 2)), 44100)
+    data = src.read_bytes()
+    proc = run("separate", src, "-o", tmp_path, "--force")
+    assert proc.returncode == 1
+    assert "overwrite an input" in one_line_error(proc)[0]
+    assert src.read_bytes() == data
+
+
+def test_plot(tmp_path, song):
+    proc = run("separate", song, "-o", tmp_path / "o", "--plot", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    png = tmp_path / "o" / "song" / "spectrograms.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_batch_carries_on_past_bad_files(tmp_path, song):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "fake.wav").write_bytes(b"this is not audio at all" * 100)
+    good = np.concatenate([noise((44100, 2))])
+    sf.write(bad / "cut.wav", good, 44100, subtype="PCM_16")
+    raw = (bad / "cut.wav").read_bytes()
+    (bad / "cut.wav").write_bytes(raw[:len(raw) // 3])  # header promises more than is there
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    proc = run("separate", bad / "fake.wav", tmp_path / "missing.wav", tmp_path / "empty", song, bad / "cut.wav",
+               "-o", out, "--quiet")
+    assert proc.returncode == 1
+    lines = one_line_error(proc)
+    text = "\n".join(lines)
+    assert "fake.wav" in text and "missing.wav" in text and "no audio files" in text
+    assert (out / "song" / "vocals.wav").exists()
+    assert not (out / "fake").exists() or not any((out / "fake").iterdir())
+    assert not [p for p in out.rglob("*.part")]
+    # A truncated file is either read as far as it goes, or reported; never a partial output.
+    cut_out = out / "cut"
+    if "cut.wav" in text:
+        assert not cut_out.exists() or not any(cut_out.iterdir())
+    else:
+        assert sf.info(cut_out / "vocals.wav").frames > 0
+
+
+def test_unwritable_output(tmp_path, song):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run("separate", song, "-o", blocker / "out")
+    assert proc.returncode == 1
+    assert "cannot write to output folder" in one_line_error(proc)[0]
+
+
+def test_usage_errors(tmp_path, song):
+    for args in (["separate", song], ["separate", song, "-o", tmp_path, "--format", "aac"],
+                 ["separate", song, "-o", tmp_path, "--stems", "drums"], ["frobnicate"],
+                 ["separate", song, "-o", tmp_path, "--model", "nope"],
+                 ["separate", song, "-o", tmp_path, "--threads", "0"]):
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(one_line_error(proc)) == 1
+
+
+def test_version_and_models():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("acapella ")
+    proc = run("models")
+    assert proc.returncode == 0
+    names = [l.split()[0] for l in proc.stdout.splitlines()[1:] if l and not l.startswith("SDR")]
+    assert names[:1] == ["default"] and "acapellabot" in names
+
+
+def test_demo_then_separate(tmp_path):
+    demo = tmp_path / "demo.wav"
+    assert run("demo", demo).returncode == 0
+    proc = run("separate", demo, "-o", tmp_path / "stems")
+    assert proc.returncode == 0, proc.stderr
+    assert sf.info(tmp_path / "stems" / "demo" / "vocals.wav").frames == sf.info(demo).frames
+
+
+def test_interrupt_leaves_no_partial_file(tmp_path, song, monkeypatch):
+    from acapella import files
+
+    calls = {"n": 0}
+    real = files.AtomicWriters.write_pair
+
+    def boom(self, mixture, vocals):
+        real(self, mixture, vocals)
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.AtomicWriters, "write_pair", boom)
+    out = tmp_path / "out"
+    code = main(["separate", str(song), "-o", str(out), "--quiet", "--chunk-seconds", "0.5"])
+    assert code == 130 and calls["n"] == 1
+    assert not [p for p in out.rglob("*") if p.is_file()]
