@@ -1,0 +1,186 @@
+-- @description acapella: separate the selected item into stem tracks
+-- @version 0.1.0
+-- @about
+--   Runs `acapella separate` on the audio file of the selected item's active
+--   take and inserts one new track per stem right under the item's track, with
+--   an item at the same position, length, take offset and rate, so the stems
+--   line up with the original and sum to it. The original item is untouched.
+--
+--   Install: Actions > Show action list > New action > Load ReaScript, pick
+--   this file. Set ACAPELLA below if `acapella` is not on REAPER's PATH.
+
+-- Full path of the acapella command when REAPER's PATH does not include it
+-- (REAPER started from a desktop launcher rarely sees a virtualenv's bin/).
+local ACAPELLA = "acapella"
+local STEMS = { "vocals", "accompaniment" }
+local MODEL = "default"
+local TIMEOUT_MS = 30 * 60 * 1000
+
+local M = {}
+
+function M.is_windows(os_name)
+  return (os_name or ""):match("^Win") ~= nil
+end
+
+-- Quote one argument for the shell that runs the command line: POSIX sh
+-- single quotes, or cmd.exe-style double quotes on Windows.
+function M.quote(arg, windows)
+  if windows then
+    return '"' .. arg:gsub('"', '""') .. '"'
+  end
+  return "'" .. arg:gsub("'", [['\'']]) .. "'"
+end
+
+function M.basename_no_ext(path)
+  local name = path:match("([^/\\]+)$") or path
+  return name:match("^(.+)%.[^.]*$") or name
+end
+
+function M.join(dir, name, windows)
+  local sep = windows and "\\" or "/"
+  if dir:sub(-1) == "/" or dir:sub(-1) == "\\" then
+    return dir .. name
+  end
+  return dir .. sep .. name
+end
+
+-- The command line `acapella separate` is run with. --force because running
+-- again on the same item must refresh the stems rather than fail on them.
+function M.build_command(opts)
+  local windows = opts.windows
+  local parts = {
+    M.quote(opts.acapella, windows),
+    "separate",
+    M.quote(opts.input, windows),
+    "-o", M.quote(opts.out_dir, windows),
+    "--stems", M.quote(table.concat(opts.stems, ","), windows),
+    "--format", "wav",
+  }
+  if opts.model and opts.model ~= "default" then
+    parts[#parts + 1] = "--model"
+    parts[#parts + 1] = M.quote(opts.model, windows)
+  end
+  parts[#parts + 1] = "--force"
+  parts[#parts + 1] = "--quiet"
+  return table.concat(parts, " ")
+end
+
+-- Where `acapella separate` writes each stem: OUT_DIR/<input name>/<stem>.wav.
+function M.stem_paths(out_dir, input, stems, windows)
+  local folder = M.join(out_dir, M.basename_no_ext(input), windows)
+  local paths = {}
+  for _, stem in ipairs(stems) do
+    paths[stem] = M.join(folder, stem .. ".wav", windows)
+  end
+  return paths
+end
+
+-- ExecProcess answers "<exit code>\n<output>", or nil when it could not start.
+function M.parse_exec_result(result)
+  if result == nil then
+    return nil, "could not start the acapella command"
+  end
+  local code, output = result:match("^(%-?%d+)\n?(.*)$")
+  code = tonumber(code)
+  if code == nil then
+    return nil, "unexpected reply from ExecProcess: " .. result:sub(1, 80)
+  end
+  if code ~= 0 then
+    local last = nil
+    for line in output:gmatch("[^\r\n]+") do
+      if line:match("%S") then last = line end
+    end
+    return nil, "acapella separate failed: " .. (last or ("exit status " .. code))
+  end
+  return true
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function fail(message)
+  reaper.ShowMessageBox(message, "acapella", 0)
+end
+
+function M.main()
+  local windows = M.is_windows(reaper.GetOS())
+  local item = reaper.GetSelectedMediaItem(0, 0)
+  if not item then return fail("Select an audio item first.") end
+  local take = reaper.GetActiveTake(item)
+  if not take or reaper.TakeIsMIDI(take) then return fail("The selected item has no audio take.") end
+
+  local source = reaper.GetMediaItemTake_Source(take)
+  -- Section and reversed takes wrap the file in a source with its own
+  -- timeline, so stems of the file would not line up with the take.
+  if reaper.GetMediaSourceParent(source) then
+    return fail("The selected take is a section or reversed source; glue the item first (Item > Glue items).")
+  end
+  local input = reaper.GetMediaSourceFileName(source, "")
+  if input == "" or not file_exists(input) then
+    return fail("Cannot find the audio file of the selected item: " .. input)
+  end
+
+  local out_dir = M.join(reaper.GetProjectPath(""), "acapella", windows)
+  reaper.RecursiveCreateDirectory(out_dir, 0)
+  local command = M.build_command({
+    acapella = ACAPELLA, input = input, out_dir = out_dir, stems = STEMS, model = MODEL, windows = windows,
+  })
+  if not windows then
+    -- ExecProcess does not use a shell on every platform; run one so the
+    -- quoting above is what gets interpreted.
+    command = "/bin/sh -c " .. M.quote(command, false)
+  end
+  local ok, err = M.parse_exec_result(reaper.ExecProcess(command, TIMEOUT_MS))
+  if not ok then return fail(err) end
+
+  local paths = M.stem_paths(out_dir, input, STEMS, windows)
+  for _, stem in ipairs(STEMS) do
+    if not file_exists(paths[stem]) then
+      return fail("acapella separate reported success but " .. stem .. " is missing at " .. paths[stem])
+    end
+  end
+
+  local track = reaper.GetMediaItem_Track(item)
+  local track_index = math.floor(reaper.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER"))  -- 1-based
+  local _, take_name = reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "", false)
+  local position = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
+  local length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
+  local offset = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
+  local rate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
+  local preserve_pitch = reaper.GetMediaItemTakeInfo_Value(take, "B_PPITCH")
+
+  reaper.Undo_BeginBlock()
+  reaper.PreventUIRefresh(1)
+  for n, stem in ipairs(STEMS) do
+    -- IP_TRACKNUMBER is 1-based and InsertTrackAtIndex 0-based, so this is
+    -- the slot right under the item's track (and under earlier stems).
+    local index = track_index + n - 1
+    reaper.InsertTrackAtIndex(index, true)
+    local new_track = reaper.GetTrack(0, index)
+    reaper.GetSetMediaTrackInfo_String(new_track, "P_NAME", take_name .. " - " .. stem, true)
+    local new_item = reaper.AddMediaItemToTrack(new_track)
+    local new_take = reaper.AddTakeToMediaItem(new_item)
+    reaper.SetMediaItemTake_Source(new_take, reaper.PCM_Source_CreateFromFile(paths[stem]))
+    reaper.GetSetMediaItemTakeInfo_String(new_take, "P_NAME", take_name .. " - " .. stem, true)
+    reaper.SetMediaItemInfo_Value(new_item, "D_POSITION", position)
+    reaper.SetMediaItemInfo_Value(new_item, "D_LENGTH", length)
+    -- The stem file has the source file's timeline, so the same take offset
+    -- and rate select the same audio.
+    reaper.SetMediaItemTakeInfo_Value(new_take, "D_STARTOFFS", offset)
+    reaper.SetMediaItemTakeInfo_Value(new_take, "D_PLAYRATE", rate)
+    reaper.SetMediaItemTakeInfo_Value(new_take, "B_PPITCH", preserve_pitch)
+  end
+  reaper.PreventUIRefresh(-1)
+  reaper.UpdateArrange()
+  reaper.Undo_EndBlock("acapella: separate item into stems", -1)
+end
+
+-- Inside REAPER `reaper` is defined and the action runs; anywhere else (the
+-- tests run this file with a plain Lua) only the helpers are returned.
+if reaper then
+  M.main()
+end
+return M
