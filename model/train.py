@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from acapella.model import networks
+from acapella.transforms import STFT
 from acapella.model.data import MIR1K_BANDWIDTH_HZ, Mixer, default_data_root, load_pools
 
 
 def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """(B, C, L) -> (B, C, T, F) complex; same window and framing as acapella.transforms."""
     b, c, n = x.shape
-    window = torch.hann_window(n_fft, periodic=True, device=x.device)
+    window = torch.from_numpy(STFT(n_fft, hop).window).to(x.device)
     s = torch.stft(x.reshape(b * c, n), n_fft, hop, window=window, center=False, return_complex=True)
     return s.reshape(b, c, s.shape[-2], s.shape[-1]).transpose(-1, -2)
 

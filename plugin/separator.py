@@ -141,7 +141,7 @@ class Separator:
     """
 
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None,
-                 chunk_seconds: float = 20.0):
+                 chunk_seconds: float = 30.0):
         if not chunk_seconds > 0:
             raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
         self.model = OnnxModel(model, threads=threads)

@@ -38,13 +38,16 @@ class SpectralStream:
             raise ValueError(f"{channels} channels do not group into the model's {model.channels}")
         self.model, self.channels = model, channels
         self.stft = STFT(model.n_fft, model.hop)
-        self.chunk = max(m, _round_up(chunk, m))
+        # Exact mode (full future context): chunks are multiples of the network's stride
+        # product and every window starts on one, the alignment one-shot inference has,
+        # so the output does not depend on the chunking. Low-latency mode gives that up.
+        self.exact = future is None
+        if self.exact:
+            chunk, future = _round_up(max(chunk, 1), m), model.context
+        self.chunk, self.future = max(1, int(chunk)), max(0, int(future))
         self.xf = min(crossfade, self.chunk)
-        # Past context is padded so that every window starts on a multiple of the
-        # network's stride product, the alignment one-shot inference has.
-        self.past = _round_up(model.context + self.xf, m) - self.xf
-        ctx = model.context if future is None else future
-        self.future = _round_up(self.xf + self.past + self.chunk + ctx, m) - (self.xf + self.past + self.chunk)
+        width = _round_up(model.context + self.xf + self.chunk + self.future, m)
+        self.past = width - self.xf - self.chunk - self.future
         self.fade = (np.arange(1, self.xf + 1, dtype=np.float32) / (self.xf + 1))[:, None]
         # Phase ramp that advances the vocals by `delay` samples (resampler compensation).
         k = np.arange(self.stft.bins, dtype=np.float64)
@@ -126,7 +129,7 @@ class SpectralStream:
         total = s.num_frames(self.pushed)  # frames that must be final to cover every sample
         parts = []
         while total > 0 and self.c0 - self.xf < total:
-            chunk = min(self.chunk, _round_up(total - self.c0 + self.xf, m))
+            chunk = min(self.chunk, _round_up(total - self.c0 + self.xf, m)) if self.exact else self.chunk
             need = self.xf + self.past + chunk + self.future
             if self.spec.shape[1] < need:
                 # Silence after the end, cut into frames like real input, so the result

@@ -2,9 +2,9 @@
 
 Frame ``k`` covers samples ``[k * hop - pad, k * hop - pad + n_fft)`` with
 ``pad = n_fft - hop``, so every real sample, the first one included, is covered
-by the same number of frames. A periodic Hann window used for analysis and
-synthesis at ``hop = n_fft / 4`` then overlap-adds to a constant, which makes the
-round trip exact. The grid is global, which is what lets the streaming engine
+by the same number of frames. The window, used for analysis and synthesis, is a
+periodic Hann at 75% overlap and its square root at 50%: in both cases the
+squared windows overlap-add to a constant, which makes the round trip exact. The grid is global, which is what lets the streaming engine
 (`acapella.stream`) cut a signal anywhere and still compute the same frames.
 """
 from __future__ import annotations
@@ -26,13 +26,14 @@ class STFT:
     """
 
     def __init__(self, n_fft: int, hop: int):
-        if n_fft % hop:
-            raise ValueError(f"hop {hop} must divide n_fft {n_fft}")
+        if n_fft % hop or n_fft // hop not in (2, 4):
+            raise ValueError(f"hop {hop} must be n_fft / 2 or n_fft / 4 (n_fft {n_fft})")
         self.n_fft, self.hop = n_fft, hop
         self.pad = n_fft - hop
         self.bins = n_fft // 2 + 1
         n = np.arange(n_fft)
-        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)).astype(np.float32)
+        hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)
+        self.window = (np.sqrt(hann) if n_fft == 2 * hop else hann).astype(np.float32)
         # Sum of squared windows over the frames covering a sample: constant on the grid.
         self.norm = float(np.sum(self.window.reshape(-1, hop) ** 2, axis=0)[0])
 

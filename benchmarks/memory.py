@@ -1,0 +1,60 @@
+"""Peak memory of `acapella separate` on a long file.
+
+    python benchmarks/memory.py [--minutes 20] [--rate 44100]
+
+Writes a synthetic stereo file of the given length to a temporary folder (in
+blocks, so this script stays small too), runs the command on it in a child
+process, and prints the child's peak resident set size, next to that of a
+child that only imports acapella, as a reference from the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
+    """Runs `cmd` through a wrapper child that reports its own child's peak RSS."""
+    code = ("import resource, subprocess, sys, time; t = time.time(); "
+            "r = subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.time() - t, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True)
+    mb, secs, rc = out.stdout.split()[-3:]
+    if rc != "0":
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    return float(mb), float(secs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--rate", type=int, default=44100)
+    ap.add_argument("--model", default="default")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "long.wav"
+        rng = np.random.default_rng(0)
+        block = args.rate * 10
+        with sf.SoundFile(src, "w", samplerate=args.rate, channels=2, subtype="PCM_16") as f:
+            for _ in range(int(args.minutes * 6)):
+                f.write((rng.standard_normal((block, 2)) * 0.1).astype(np.float32))
+        base, _ = peak_rss_mb([sys.executable, "-c", "import acapella.separator"])
+        exe = [sys.executable, "-m", "acapella.cli"]
+        peak, secs = peak_rss_mb([*exe, "separate", str(src), "-o", str(Path(tmp) / "out"), "--quiet",
+                                  "--model", args.model])
+    print(f"{args.minutes:.0f} min of {args.rate} Hz stereo, model {args.model}")
+    print(f"{'process':32} {'peak RSS (MB)':>14} {'seconds':>8}")
+    print(f"{'import acapella (reference)':32} {base:14.0f} {'':>8}")
+    print(f"{'acapella separate':32} {peak:14.0f} {secs:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

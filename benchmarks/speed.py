@@ -1,0 +1,58 @@
+"""End-to-end speed of `Separator` on 44.1 kHz stereo, as x realtime.
+
+    python benchmarks/speed.py [--models default,acapellabot] [--seconds 240] [--runs 5] [--threads 2]
+
+Prints a table of medians over runs. Timings on shared machines are noisy, so
+each row also gives its ratio to a reference measured in the same run: one
+numpy STFT + inverse STFT pass over the same audio (`acapella.transforms`).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from acapella import Separator
+from acapella.transforms import STFT
+
+
+def median_time(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="default,acapellabot")
+    ap.add_argument("--seconds", type=float, default=240.0)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rate", type=int, default=44100)
+    args = ap.parse_args()
+
+    rng = np.random.default_rng(0)
+    n = int(args.seconds * args.rate)
+    audio = (rng.standard_normal((2, n)) * 0.1).astype(np.float32)
+    stft = STFT(2048, 512)
+    ref = median_time(lambda: stft.inverse(stft.forward(audio), n), args.runs)
+    rows = [("reference: STFT+iSTFT", ref, args.seconds / ref, 1.0)]
+    for name in args.models.split(","):
+        sep = Separator(model=name, threads=args.threads)
+        sep.separate(audio[:, : args.rate], args.rate)  # warm-up
+        t = median_time(lambda: sep.separate(audio, args.rate), args.runs)
+        rows.append((f"{name} end to end", t, args.seconds / t, t / ref))
+    print(f"{args.seconds:.0f} s of {args.rate} Hz stereo, {args.threads} onnxruntime threads, "
+          f"median of {args.runs} runs")
+    print(f"{'what':28} {'seconds':>8} {'x realtime':>11} {'x reference':>12}")
+    for what, t, rt, ratio in rows:
+        print(f"{what:28} {t:8.2f} {rt:11.1f} {ratio:12.1f}")
+
+
+if __name__ == "__main__":
+    main()
