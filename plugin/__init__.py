@@ -6,10 +6,13 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from acapella.separator import STEMS, Separator
+from acapella.effects import StemMixer, VocalIsolator, VocalRemover
+from acapella.board import Pedalboard, StemChains
 
 try:
     __version__ = version("acapella")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["Separator", "STEMS", "__version__"]
+__all__ = ["Separator", "STEMS", "__version__", "VocalIsolator", "VocalRemover", "StemMixer", "StemChains",
+           "Pedalboard"]
