@@ -1,7 +1,8 @@
 """Latency and separation cost of the effects' latency settings, on the validation songs.
 
     python benchmarks/latency.py [--set musdb-valid] [--data ROOT] [--block 512] [--model default]
-                                 [--modes offline,low,lowest] [--max-songs N] [--json out.json]
+                                 [--modes offline,low,lowest] [--try FUTURE:CHUNK,...]
+                                 [--max-songs N] [--json out.json]
 
 Each song's mixture (vocals + accompaniment) is streamed through a
 `VocalIsolator` of each ``mode`` in blocks of ``--block`` samples with
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated settings")
+    p.add_argument("--try", dest="extra", default="",
+                   help="extra settings to compare, as FUTURE:CHUNK seconds, comma-separated (e.g. 0.2:0.1)")
     p.add_argument("--max-songs", type=int, default=None, help="only the first N songs (a quick check)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
@@ -57,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown mode {bad[0]!r}: choose from {', '.join(MODES)}")
     if "offline" not in modes:
         modes.insert(0, "offline")
+    for item in filter(None, (t.strip() for t in args.extra.split(","))):
+        try:
+            future, chunk = (float(v) for v in item.split(":"))
+        except ValueError:
+            p.error(f"--try wants FUTURE:CHUNK in seconds, got {item!r}")
+        MODES[item] = (future, chunk)  # a setting for this run only
+        modes.append(item)
     vset = VALIDATION_SETS[args.set]
     folder = args.data / vset.folder
     if not folder.is_dir():
