@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         "--mixture-baseline", action="store_true", help="score the mixture itself, no model"
     )
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--record", action="store_true",
+                   help="store the aggregate in model/models.json under the model and --set (bundled models only)")
     args = p.parse_args(argv)
+    if args.record and (args.mixture_baseline or not args.set):
+        p.error("--record needs --set and a model")
 
     if args.set:
         vset = VALIDATION_SETS[args.set]
@@ -109,6 +113,20 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(_json_safe({**meta, **results}), indent=2) + "\n")
         print(f"wrote {args.json}")
+    if args.record:
+        path = Path(__file__).resolve().parents[1] / "model" / "models.json"
+        card = json.loads(path.read_text()) if path.exists() else {}
+        entry = card.setdefault(args.model, {}).setdefault("quality", {})
+        entry[args.set] = _json_safe({
+            "songs": n,
+            "vocals_sdr_v4": round(agg["vocals"]["sdr_v4"], 2),
+            "accompaniment_sdr_v4": round(agg["accompaniment"]["sdr_v4"], 2),
+            "vocals_sdr_global": round(agg["vocals"]["sdr_global"], 2),
+            "accompaniment_sdr_global": round(agg["accompaniment"]["sdr_global"], 2),
+            "command": "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        })
+        path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"recorded in {path}")
     return 0
 
 

@@ -102,14 +102,9 @@ class Pipeline:
     def finish(self) -> np.ndarray:
         """The remaining vocals, so that the total output equals the total input."""
         if self.resample:
-            self.stream.push(np.zeros((len(self.route), 0), np.float32))
-            rest = self._there.process(None)
-            head = self.stream.push(rest)
-            tail = self.stream.finish()
-            v = np.concatenate([head, tail], axis=1)
-            out = self._out(v)
-            flushed = self._back.process(None)
-            out = np.concatenate([out, self._gather @ flushed], axis=1)
+            head = self.stream.push(self._there.process(None))
+            out = self._out(np.concatenate([head, self.stream.finish()], axis=1))
+            out = np.concatenate([out, self._gather @ self._back.process(None)], axis=1)
         else:
             out = self._out(self.stream.finish())
         want = self.pushed - self.emitted
