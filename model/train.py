@@ -3,8 +3,8 @@
     python -m acapella.model.train --model default --minutes 60 --out runs/default
     python -m acapella.model.train --model acapellabot --minutes 15 --out runs/acapellabot
 
-Training runs for a wall-clock budget (the learning rate follows a cosine over
-it), checkpoints to ``OUT/checkpoint.pt`` every few minutes, resumes from it
+Training runs for a wall-clock budget, or a number of steps with ``--steps``
+(the learning rate follows a cosine over it); checkpoints to ``OUT/checkpoint.pt`` every few minutes, resumes from it
 with ``--resume``, and exports ``OUT/<model>.onnx`` at the end. Seeds are fixed.
 """
 from __future__ import annotations
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="train for this many steps instead of a time budget (machine-independent)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=256, help="STFT frames per training example")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -96,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time() - elapsed
     last_ckpt, losses = time.time(), []
     net.train()
-    while elapsed < budget:
-        frac = elapsed / budget
+    def progress() -> float:
+        return step / args.steps if args.steps else elapsed / budget
+
+    while progress() < 1.0:
+        frac = progress()
         lr = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.time() - start
         if step % 20 == 0:
             say(f"step {step} loss {np.mean(losses[-20:]):.4f} lr {lr:.2e} {elapsed / 60:.1f} min")
-        if time.time() - last_ckpt > 180 or elapsed >= budget:
+        if time.time() - last_ckpt > 180 or progress() >= 1.0:
             torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
                         "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out)}},
                        ckpt)

@@ -144,6 +144,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
             except Exception as exc:
                 _err(f"{f}: {_reason(exc)}")
                 failed += 1
+                if target.is_dir() and not any(target.iterdir()):
+                    target.rmdir()  # made for this input; nothing was written into it
             overall.update(1)
     except KeyboardInterrupt:
         overall.close()
