@@ -215,7 +215,7 @@ class Effect:
             if st is None:
                 return np.zeros(0, dtype=np.float32)
             y = self._process_cf(np.zeros((st.channels, st.latency), np.float32), st.rate, st.buffer_size, False)
-            layout = self._layout
+            layout = self._layout or _audio.Layout(2, False)  # (fed channels-first by a board)
             self.reset()
             return layout.restore(y)
 
