@@ -1,9 +1,10 @@
 """The REAPER and Ardour Lua scripts, without REAPER or Ardour.
 
-Neither host runs here, so this checks what can be checked honestly: the
-scripts' own command-building helpers, run by a real Lua interpreter, and the
-command lines they build, run for real against the installed ``acapella``
-command, writing the stems where the scripts will look for them.
+This checks the scripts' own command-building helpers, run by a plain Lua
+interpreter, and the command lines they build, run for real against the
+installed ``acapella`` command, writing the stems where the scripts will look
+for them. REAPER does not run here; the Ardour script is also run inside
+Ardour's headless Lua tool by test_host_ardour.py.
 """
 
 from __future__ import annotations
