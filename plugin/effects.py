@@ -38,7 +38,7 @@ mode        what it does                                            latency
 
 (latencies at 44.1 kHz; other rates add a few ms of resampling). The low
 settings run the network once per short chunk on a ~6 s window, which is fine
-for real time on two cores but costs separation quality; see `docs/effects.md`
+for real time on two cores but costs separation quality; see the README
 for the measured cost.
 
 Threads: a `Separator` may be shared by any number of effects and threads. An

@@ -14,7 +14,6 @@ from acapella.effects import default_separator
 from conftest import db, noise
 
 SR = 44100
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "effects.md"
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -435,8 +434,7 @@ def test_threads_share_one_separator(separator):
 
 
 def examples():
-    src = DOCS if DOCS.exists() else README
-    text = src.read_text()
+    text = README.read_text()
     return re.findall(r"<!-- acapella-effects-example -->\s*```python\n(.*?)```", text, re.S)
 
 
@@ -451,7 +449,7 @@ def test_readme_examples_run_as_written(tmp_path, monkeypatch):
     sf.write(tmp_path / "song.wav", (v + a).T, SR, subtype="FLOAT")
     monkeypatch.chdir(tmp_path)
     for code in blocks:
-        exec(compile(code, "<docs/effects.md example>", "exec"), {"__name__": "__example__"})
+        exec(compile(code, "<README.md example>", "exec"), {"__name__": "__example__"})
     n = (v + a).shape[1]
     for name in ("karaoke-streamed.wav", "remix.wav", "karaoke.flac"):
         info = sf.info(tmp_path / name)

@@ -42,6 +42,6 @@ def test_default_model_on_a_synthetic_song(separator, demo_stems):
     v, a = demo_stems
     est = separator.separate(v + a, 44100)
     mix_sdr = global_sdr(v, v + a)
-    assert global_sdr(v, est["vocals"]) > mix_sdr + 3.0
+    assert global_sdr(v, est["vocals"]) > mix_sdr + 8.0
     frames = sdr_v4(np.stack([v.T, a.T]), np.stack([est["vocals"].T, est["accompaniment"].T]), 44100)
-    assert median_sdr(frames)[1] > global_sdr(a, v + a) + 1.0
+    assert median_sdr(frames)[1] > global_sdr(a, v + a) + 8.0
