@@ -10,11 +10,9 @@ child that only imports acapella, as a reference from the same run.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

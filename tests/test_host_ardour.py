@@ -24,12 +24,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import acapella_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "host_adapters" / "ardour" / "acapella_separate_region.lua"
@@ -51,14 +52,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def acapella_executable() -> str:
-    beside = Path(sys.executable).with_name("acapella")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("acapella")
-    if found is None:
-        pytest.skip("the acapella console script is not installed (pip install -e .)")
-    return found
 
 
 # Runs inside ardour7-lua. Prints one "@@ <json>" line with what it saw.

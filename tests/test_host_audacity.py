@@ -18,7 +18,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import acapella_command
 from acapella.host_adapters.audacity import (
     AudacityError,
     AudacityPipe,
@@ -42,15 +42,6 @@ TRACK_NAME = 'Song "Mix" ü'
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="mod-script-pipe uses POSIX FIFOs")
 
 
-def acapella_command() -> list[str]:
-    """The installed ``acapella`` console script, as a user would run it."""
-    beside = Path(sys.executable).with_name("acapella")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("acapella")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from acapella.cli import main; sys.exit(main())"]
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

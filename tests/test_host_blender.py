@@ -7,12 +7,13 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import acapella_command
 
 ADDON = Path(__file__).resolve().parents[1] / "host_adapters" / "blender" / "acapella_vse.py"
 SR = 44100
@@ -80,14 +81,6 @@ def load_addon():
     return module
 
 
-def acapella_command() -> list[str]:
-    beside = Path(sys.executable).with_name("acapella")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("acapella")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from acapella.cli import main; sys.exit(main())"]
 
 
 def test_command_and_paths_match_the_cli_layout() -> None:

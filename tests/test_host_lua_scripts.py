@@ -13,12 +13,13 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import acapella_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 REAPER = ROOT / "host_adapters" / "reaper" / "acapella_separate_item.lua"
@@ -67,14 +68,6 @@ def lua_str(value: str) -> str:
     return json.dumps(value)  # a JSON string literal is a valid Lua string literal for these inputs
 
 
-def acapella_executable() -> str:
-    beside = Path(sys.executable).with_name("acapella")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("acapella")
-    if found is None:
-        pytest.skip("the acapella console script is not installed (pip install -e .)")
-    return found
 
 
 def make_song(path: Path, channels: int) -> np.ndarray:
