@@ -13,7 +13,8 @@ What it cannot do: Ardour 7's Lua API has no way to make a region from an
 audio file outside the editor (``Editor:do_import``), so the test's import
 step adds a track holding a copy of the recorded source instead of the stem
 file. Naming and placing that track are the adapter's own code; the import
-call itself and the editor action (selection, dialogs) only run in the GUI.
+call itself and the editor action (selection, dialogs) only run in the GUI:
+see ``test_host_ardour_gui.py``.
 """
 
 from __future__ import annotations
