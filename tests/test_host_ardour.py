@@ -56,6 +56,35 @@ pytestmark = pytest.mark.skipif(
 
 
 # Runs inside ardour7-lua. Prints one "@@ <json>" line with what it saw.
+# ardour7-lua, after `session_dir` and `SR` are set: a new session with a stereo
+# track "Mix" and a region recorded on it, trimmed and moved (shared with the GUI test).
+RECORD_REGION = r"""
+local be = AudioEngine:set_backend("None (Dummy)", "", "")
+assert(be and not be:isnil(), "no Dummy audio backend")
+be:set_device_name("Pink Noise")
+assert(create_session(session_dir, "session", SR), "could not create the session")
+
+-- A stereo track and a region recorded on it from the backend's inputs.
+local track = Session:new_audio_track(2, 2, nil, 1, "Mix", ARDOUR.PresentationInfo.max_order,
+                                      ARDOUR.TrackMode.Normal, true):front()
+track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
+Session:maybe_enable_record(false)
+Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
+ARDOUR.LuaAPI.usleep(2500000)
+Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
+ARDOUR.LuaAPI.usleep(500000)
+track:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
+Session:disable_record(false, false)
+local region
+for r in track:playlist():region_list():iter() do region = r end
+assert(region, "nothing was recorded")
+-- Trim it (source offset 0.5 s, 1.5 s long) and move it to 2 s, so that a
+-- stem placed at 0 or with the file's full length would show.
+region:set_length(Temporal.timecnt_t(SR * 3 // 2))
+region:set_start(Temporal.timepos_t(SR // 2))
+region:set_position(Temporal.timepos_t(2 * SR))
+"""
+
 DRIVER = r"""
 local script, session_dir, acapella = arg[1], arg[2], arg[3]
 local SR = 44100
@@ -88,31 +117,7 @@ local function regions_of(route)
   return list
 end
 
-local be = AudioEngine:set_backend("None (Dummy)", "", "")
-assert(be and not be:isnil(), "no Dummy audio backend")
-be:set_device_name("Pink Noise")
-assert(create_session(session_dir, "session", SR), "could not create the session")
-
--- A stereo track and a region recorded on it from the backend's inputs.
-local track = Session:new_audio_track(2, 2, nil, 1, "Mix", ARDOUR.PresentationInfo.max_order,
-                                      ARDOUR.TrackMode.Normal, true):front()
-track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
-Session:maybe_enable_record(false)
-Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
-ARDOUR.LuaAPI.usleep(2500000)
-Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
-ARDOUR.LuaAPI.usleep(500000)
-track:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
-Session:disable_record(false, false)
-local region
-for r in track:playlist():region_list():iter() do region = r end
-assert(region, "nothing was recorded")
--- Trim it (source offset 0.5 s, 1.5 s long) and move it to 2 s, so that a
--- stem placed at 0 or with the file's full length would show.
-region:set_length(Temporal.timecnt_t(SR * 3 // 2))
-region:set_start(Temporal.timepos_t(SR // 2))
-region:set_position(Temporal.timepos_t(2 * SR))
-local before = describe(region)
+""" + RECORD_REGION + r"""local before = describe(region)
 
 -- Load the adapter as Ardour loads an action: the file is run once to define
 -- factory(), which is then kept only as bytecode, without upvalues.

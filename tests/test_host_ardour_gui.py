@@ -39,6 +39,7 @@ import pytest
 import soundfile as sf
 
 from conftest import acapella_executable
+from test_host_ardour import RECORD_REGION
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "host_adapters" / "ardour" / "acapella_separate_region.lua"
@@ -56,27 +57,7 @@ pytestmark = pytest.mark.skipif(
 MAKE_SESSION = r"""
 local session_dir = arg[1]
 local SR = 44100
-local be = AudioEngine:set_backend("None (Dummy)", "", "")
-assert(be and not be:isnil(), "no Dummy audio backend")
-be:set_device_name("Pink Noise")
-assert(create_session(session_dir, "session", SR), "could not create the session")
-local track = Session:new_audio_track(2, 2, nil, 1, "Mix", ARDOUR.PresentationInfo.max_order,
-                                      ARDOUR.TrackMode.Normal, true):front()
-track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
-Session:maybe_enable_record(false)
-Session:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
-ARDOUR.LuaAPI.usleep(2500000)
-Session:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
-ARDOUR.LuaAPI.usleep(500000)
-track:rec_enable_control():set_value(0, PBD.GroupControlDisposition.NoGroup)
-Session:disable_record(false, false)
-local region
-for r in track:playlist():region_list():iter() do region = r end
-assert(region, "nothing was recorded")
-region:set_length(Temporal.timecnt_t(SR * 3 // 2))
-region:set_start(Temporal.timepos_t(SR // 2))
-region:set_position(Temporal.timepos_t(2 * SR))
-Session:save_state("", false, false, false, false, false)
+""" + RECORD_REGION + r"""Session:save_state("", false, false, false, false, false)
 close_session()
 print("@@ made")
 """
