@@ -2,7 +2,8 @@
 
 Each training example is built fresh: vocals of one clip over an accompaniment
 from another (or one remixed from the drums, bass and other of three songs),
-with random gains, offsets, panning, channel swaps and EQ. The mixture is always
+with random gains, offsets, panning, channel swaps, EQ and (optionally) speed
+changes that shift pitch and tempo together. The mixture is always
 the sum of the very stems used as targets, so it stays exact.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from pedalboard import Resample
 from pedalboard.io import StreamResampler
 
 from acapella.evaluate import is_validation_clip
@@ -108,20 +110,37 @@ class Mixer:
 
     GROUP_WEIGHTS = {"musdb": 0.5, "pjs": 0.2, "mir1k": 0.3}
 
-    def __init__(self, pools: Pools, length: int, channels: int, seed: int):
+    def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
+                 semitones: float = 2.0):
         self.p, self.length, self.channels = pools, length, channels
+        self.varispeed, self.semitones = varispeed, semitones
         self.rng = np.random.default_rng(seed)
 
-    def _crop(self, clip: np.ndarray) -> np.ndarray:
+    def _crop(self, clip: np.ndarray, length: int | None = None) -> np.ndarray:
+        length = length or self.length
         n = clip.shape[1]
-        out = np.zeros((clip.shape[0], self.length), dtype=np.float32)
-        if n >= self.length:
-            s = self.rng.integers(0, n - self.length + 1)
-            out[:] = clip[:, s:s + self.length]
+        out = np.zeros((clip.shape[0], length), dtype=np.float32)
+        if n >= length:
+            s = self.rng.integers(0, n - length + 1)
+            out[:] = clip[:, s:s + length]
         else:
-            s = self.rng.integers(0, self.length - n + 1)
+            s = self.rng.integers(0, length - n + 1)
             out[:, s:s + n] = clip
         return out
+
+    def _segment(self, clip: np.ndarray, limited: bool) -> np.ndarray:
+        """A crop, with probability `varispeed` played faster or slower (pitch and tempo together)."""
+        if self.rng.random() >= self.varispeed:
+            return self._crop(clip)
+        # Slowing a band-limited clip would pull its empty top band below the loss
+        # cutoff and teach the network that voice never reaches there.
+        rate = 2.0 ** (self.rng.uniform(0.0 if limited else -self.semitones, self.semitones) / 12)
+        src = self._crop(clip, int(np.ceil(self.length * rate)) + 64)
+        # 4-point Lagrange: 25x faster than windowed sinc, and transparent enough
+        # for a training example whose target goes through the very same filter.
+        rs = StreamResampler(44100 * rate, 44100, src.shape[0], Resample.Quality.Lagrange)
+        out = np.concatenate([rs.process(src), rs.process(None)], axis=1)
+        return np.ascontiguousarray(out[:, :self.length])
 
     def _stereo(self, x: np.ndarray) -> np.ndarray:
         if self.channels == 1:
@@ -141,7 +160,7 @@ class Mixer:
         g = groups[self.rng.choice(len(groups), p=w / w.sum())]
         members = [i for i, x in enumerate(pool.groups) if x == g]
         i = members[self.rng.integers(len(members))]
-        return self._stereo(self._crop(pool.clips[i])), pool.limited[i]
+        return self._stereo(self._segment(pool.clips[i], pool.limited[i])), pool.limited[i]
 
     def _db(self, lo: float, hi: float) -> float:
         return float(10 ** (self.rng.uniform(lo, hi) / 20))
@@ -171,4 +190,12 @@ class Mixer:
 
 
 def default_data_root() -> Path:
-    return Path(os.environ.get("ACAPELLA_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+    """$ACAPELLA_DATA, else ../shared/data beside the repository the command runs in."""
+    if "ACAPELLA_DATA" in os.environ:
+        return Path(os.environ["ACAPELLA_DATA"])
+    # An installed (non-editable) package lives in site-packages, far from the data,
+    # so the working directory (the repository root) comes first.
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (base / ".." / "shared" / "data").is_dir():
+            return base / ".." / "shared" / "data"
+    return Path("..") / "shared" / "data"

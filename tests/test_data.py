@@ -1,0 +1,67 @@
+"""The training mixer (numpy and pedalboard only, so it runs without the [train] extra)."""
+import numpy as np
+import pytest
+
+from acapella.model.data import Mixer, Pool, Pools, default_data_root
+
+SR = 44100
+LENGTH = 2 ** 16
+
+
+def tone_pools(freq: float, limited: bool, seconds: float = 3.0) -> Pools:
+    t = np.arange(int(seconds * SR)) / SR
+    tone = np.sin(2 * np.pi * freq * t).astype(np.float32)[None]
+    one = lambda: Pool([tone.copy()], [limited], ["mir1k" if limited else "musdb"])
+    return Pools(one(), one(), Pool(), Pool(), Pool())
+
+
+def peak_hz(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), 8 * len(x)))
+    return float(np.argmax(spec)) * SR / (8 * len(x))
+
+
+def pitches(mixer: Mixer, draws: int = 24) -> np.ndarray:
+    out = []
+    for _ in range(draws):
+        v, a, _ = mixer.example()
+        if np.abs(v).max() > 0:  # 5% of examples have silent vocals on purpose
+            out.append(peak_hz(v[0]))
+        out.append(peak_hz(a[0]))
+    return np.array(out)
+
+
+def test_varispeed_shifts_pitch_within_the_range():
+    f = pitches(Mixer(tone_pools(440.0, limited=False), LENGTH, 2, seed=3, varispeed=1.0, semitones=2.0))
+    semis = 12 * np.log2(f / 440.0)
+    assert np.all(np.abs(semis) <= 2.0 + 0.05)
+    assert semis.min() < -0.5 and semis.max() > 0.5  # both directions are drawn
+
+
+def test_without_varispeed_pitch_is_kept():
+    f = pitches(Mixer(tone_pools(440.0, limited=False), LENGTH, 2, seed=3, varispeed=0.0))
+    np.testing.assert_allclose(f, 440.0, atol=0.5)
+
+
+def test_band_limited_clips_are_never_slowed_down():
+    # Slowing MIR-1K down would move its empty band above 8 kHz under the loss cutoff.
+    f = pitches(Mixer(tone_pools(440.0, limited=True), LENGTH, 2, seed=5, varispeed=1.0))
+    semis = 12 * np.log2(f / 440.0)
+    assert semis.min() > -0.05 and semis.max() > 0.5
+
+
+def test_examples_have_the_requested_shape_and_are_finite():
+    mixer = Mixer(tone_pools(220.0, limited=False, seconds=1.0), LENGTH, 2, seed=0, varispeed=0.5)
+    v, a, limited = mixer.batch(6)
+    assert v.shape == a.shape == (6, 2, LENGTH) and v.dtype == a.dtype == np.float32
+    assert limited.shape == (6,) and not limited.any()
+    assert np.isfinite(v).all() and np.isfinite(a).all() and np.abs(a).max() > 0
+
+
+def test_data_root_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ACAPELLA_DATA", str(tmp_path))
+    assert default_data_root() == tmp_path
+    monkeypatch.delenv("ACAPELLA_DATA")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo")
+    assert default_data_root().resolve() == (tmp_path / "shared" / "data").resolve()
