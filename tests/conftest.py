@@ -49,3 +49,31 @@ def acapella_executable() -> str:
     if len(cmd) > 1:
         pytest.skip("the acapella console script is not installed (pip install .)")
     return cmd[0]
+
+
+# A JSON writer for Lua (plain Lua and Ardour's), so that Lua-side results
+# come back to the tests as JSON.
+LUA_JSON = r"""
+local function lit(v)
+  if type(v) == "table" then
+    local out = {}
+    -- table.pack() results carry n, which also counts nils (failed calls
+    -- return nil, message).
+    local n = v.n or #v
+    if n > 0 then
+      for i = 1, n do out[#out + 1] = lit(v[i]) end
+      return "[" .. table.concat(out, ",") .. "]"
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(keys) do out[#out + 1] = lit(tostring(k)) .. ":" .. lit(v[k]) end
+    return "{" .. table.concat(out, ",") .. "}"
+  elseif type(v) == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
+  elseif v == nil then
+    return "null"
+  end
+  return tostring(v)
+end
+"""

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import acapella_executable
+from conftest import LUA_JSON, acapella_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "host_adapters" / "ardour" / "acapella_separate_region.lua"
@@ -89,23 +89,7 @@ DRIVER = r"""
 local script, session_dir, acapella = arg[1], arg[2], arg[3]
 local SR = 44100
 
-local function json(v)
-  if type(v) == "table" then
-    local out = {}
-    if #v > 0 then
-      for _, x in ipairs(v) do out[#out + 1] = json(x) end
-      return "[" .. table.concat(out, ",") .. "]"
-    end
-    for k, x in pairs(v) do out[#out + 1] = json(tostring(k)) .. ":" .. json(x) end
-    return "{" .. table.concat(out, ",") .. "}"
-  elseif type(v) == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
-  elseif v == nil then
-    return "null"
-  end
-  return tostring(v)
-end
-
+""" + LUA_JSON + r"""
 local function describe(r)
   return { name = r:name(), position = r:position():samples(), length = r:length():samples(),
            start = r:start():samples(), channels = r:to_audioregion():n_channels() }
@@ -156,7 +140,7 @@ if added then
   result.added = {}
   for stem, route in pairs(added) do result.added[stem] = route:name() end
 end
-print("@@ " .. json(result))
+print("@@ " .. lit(result))
 Session:save_state("", false, false, false, false, false)
 close_session()
 """

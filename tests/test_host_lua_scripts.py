@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import acapella_executable
+from conftest import LUA_JSON, acapella_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 REAPER = ROOT / "host_adapters" / "reaper" / "acapella_separate_item.lua"
@@ -28,37 +28,11 @@ LUA = next((shutil.which(n) for n in ("lua5.4", "lua5.3", "lua") if shutil.which
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="no Lua interpreter (Debian: apt-get install -y lua5.4)")
 
-# Helper calls are passed to Lua as JSON-ish literals through a tiny
-# serializer so the tests stay in Python.
-LUA_PRELUDE = r"""
-local function lit(v)
-  if type(v) == "table" then
-    local out = {}
-    -- table.pack() results carry n, which also counts nils (failed calls
-    -- return nil, message).
-    local n = v.n or #v
-    if n > 0 then
-      for i = 1, n do out[#out + 1] = lit(v[i]) end
-      return "[" .. table.concat(out, ",") .. "]"
-    end
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do out[#out + 1] = lit(k) .. ":" .. lit(v[k]) end
-    return "{" .. table.concat(out, ",") .. "}"
-  elseif type(v) == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
-  elseif v == nil then
-    return "null"
-  end
-  return tostring(v)
-end
-"""
 
 
 def lua(script: Path, body: str) -> object:
     """Load ``script`` as module M in a plain Lua and return ``body``'s value as JSON."""
-    code = LUA_PRELUDE + f"local M = dofile({json.dumps(str(script))})\nprint(lit((function() {body} end)()))\n"
+    code = LUA_JSON + f"local M = dofile({json.dumps(str(script))})\nprint(lit((function() {body} end)()))\n"
     result = subprocess.run([LUA, "-"], input=code, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
