@@ -101,7 +101,11 @@ def load_pools(root: Path, sample_rate: int, channels: int, cache_dir: Path | No
             arrays[f"{n}_clips"] = arr
             arrays[f"{n}_limited"] = np.array(p.limited)
             arrays[f"{n}_groups"] = np.array(p.groups)
-        np.savez(cache, **arrays)
+        # Written aside and renamed, so an interrupted load leaves no broken cache behind.
+        part = cache.with_name(cache.name + ".part")
+        with open(part, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(part, cache)
     return pools
 
 

@@ -22,6 +22,7 @@ import torch
 from acapella.model import networks
 from acapella.transforms import STFT
 from acapella.model.data import MIR1K_BANDWIDTH_HZ, Mixer, default_data_root, load_pools
+from acapella.model.warmstart import calibrate, load_onnx
 
 
 def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
@@ -40,6 +41,28 @@ def random_eq(rng: np.random.Generator, batch: int, bins: int) -> torch.Tensor:
     return torch.from_numpy(curve.astype(np.float32))[:, None, None, :]
 
 
+def chunk_sdr_loss(err: torch.Tensor, mix: torch.Tensor, valid: torch.Tensor, chunk: int = 32,
+                   floor_db: float = -30.0) -> torch.Tensor:
+    """Mean over ~0.7 s chunks of the error energy relative to the mixture's, in dB.
+
+    With the accompaniment as the residual, both stems share one error, so
+    -(SDR_vocals + SDR_accompaniment) of a chunk is 2x this figure plus a
+    constant: minimising it maximises both stems' SDR as BSS Eval's framewise
+    median weighs them, quiet passages as much as loud ones. The floor caps
+    the reward for a near-perfect chunk, so near-silent stems cannot dominate.
+    """
+    b, c, t, f = err.shape
+    n = t // chunk
+
+    def energy(z: torch.Tensor) -> torch.Tensor:
+        e = (z.real ** 2 + z.imag ** 2) * valid
+        return e[:, :, :n * chunk].reshape(b, c, n, chunk, f).sum(dim=(1, 3, 4))
+
+    e, x = energy(err), energy(mix)
+    tiny = 1e-8
+    return 10 * torch.log10((e + 10 ** (floor_db / 10) * x + tiny) / (x + tiny)).mean()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
@@ -54,10 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
     ap.add_argument("--varispeed", type=float, default=0.0,
                     help="probability that a stem is sped up or slowed down (up to 2 semitones, pitch and tempo)")
+    ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
+                    help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--data", type=Path, default=default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("cache"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -82,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed)
     eq_rng = np.random.default_rng(args.seed + 1)
 
+    def net_input(mag: torch.Tensor) -> torch.Tensor:
+        if args.model == "default":
+            return mag[..., :-1]  # the Nyquist bin's mask is its neighbour's (networks.MaskExport)
+        return torch.nn.functional.pad(torch.log1p(mag), (0, (-bins) % 4))
+
     # channels_last: oneDNN's fast path for these convolutions on the CPU.
     net = networks.build(args.model).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -94,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         step, elapsed = state["step"], state["elapsed"]
         mixer.rng = np.random.default_rng(args.seed + step)
         say(f"resumed at step {step}, {elapsed / 60:.1f} min")
+    elif args.init:
+        folded = load_onnx(net, args.init, net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins)))
+        v, a, _ = mixer.batch(args.batch)
+        with torch.no_grad():
+            calibrate(net, folded, net_input((stft(torch.from_numpy(v + a), n_fft, hop)).abs()))
+        say(f"started from {args.init}")
     params = sum(p.numel() for p in net.parameters())
     say(f"{args.model}: {params:,} parameters, {args.frames} frames x batch {args.batch}")
 
@@ -120,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             valid[torch.from_numpy(limited), ..., cutoff:] = 0.0
         mag = X.abs().contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            if args.model == "default":
-                mask = net(mag[..., :-1]).float()
-                mask = torch.cat([mask, mask[..., -1:]], dim=-1)
+            pred = net(net_input(mag)).float()
         if args.model == "default":
+            mask = torch.cat([pred, pred[..., -1:]], dim=-1)
+        if args.model == "default" and args.loss == "sdr":
+            loss = chunk_sdr_loss(mask * X - V, X, valid)
+        elif args.model == "default":
             # Complex L1 on the vocals; with the accompaniment as the residual its error is
             # the same signal, so this one term serves both stems.
             err = torch.view_as_real(mask * X - V).abs().sum(-1) * valid
@@ -131,11 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             loss = (err / norm).sum() / (valid.sum() * ch * args.frames)
         else:
             pad = (-bins) % 4
-            x = torch.nn.functional.pad(torch.log1p(mag), (0, pad))
             y = torch.nn.functional.pad(torch.log1p(V.abs()) * valid, (0, pad))
             vmask = torch.nn.functional.pad(valid.expand_as(mag), (0, pad))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                pred = net(x).float()
             loss = (((pred - y) ** 2) * vmask).sum() / vmask.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,117 @@
+"""Start training from an exported ONNX model instead of from scratch.
+
+Checkpoints stay out of git, so the shipped ``.onnx`` file is the one record of
+a trained network that every machine has. Its weights go back into the PyTorch
+network here. The exporter folded some BatchNorm layers into the convolutions
+before them; those BatchNorms get statistics measured on a batch of training
+data and an affine part that undoes them, so that the network computes what
+the ONNX file computes, and BatchNorm keeps working as it does in training.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _convs_in_call_order(net: nn.Module, example: torch.Tensor) -> list[nn.Conv2d]:
+    order: list[nn.Conv2d] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m))
+             for m in net.modules() if isinstance(m, nn.Conv2d)]
+    was_training = net.training
+    net.eval()  # a forward in train mode would move the BatchNorm statistics
+    try:
+        with torch.no_grad():
+            net(example)
+    finally:
+        for h in hooks:
+            h.remove()
+        net.train(was_training)
+    return order
+
+
+def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> list[nn.BatchNorm2d]:
+    """Copies the weights of an ONNX file made by ``acapella.model.export`` into ``net``.
+
+    ``example`` is a network input of any size. Returns the BatchNorm layers
+    that the export folded away: they are set to the identity here and must be
+    given real statistics with :func:`calibrate` before training.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    prefix = "net."  # MaskExport wraps the network as `net`
+    params = dict(net.named_parameters()) | dict(net.named_buffers())
+    loaded: set[str] = set()
+
+    def put(name: str, value: np.ndarray) -> None:
+        target = params[name]
+        if tuple(target.shape) != value.shape:
+            raise ValueError(f"{path}: {name} has shape {value.shape}, the network wants {tuple(target.shape)}")
+        with torch.no_grad():
+            target.copy_(torch.from_numpy(np.array(value)))
+        loaded.add(name)
+
+    for name, value in weights.items():
+        if name.startswith(prefix) and name[len(prefix):] in params:
+            put(name[len(prefix):], value)
+    # Folded convolutions lost their names: match them to the network's by call order.
+    conv_names = {m: n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)}
+    convs = _convs_in_call_order(net, example)
+    nodes = [n for n in model.graph.node if n.op_type == "Conv"]
+    if len(nodes) != len(convs):
+        raise ValueError(f"{path} has {len(nodes)} convolutions, the network {len(convs)}: not this network")
+    for node, conv in zip(nodes, convs):
+        name = conv_names[conv]
+        put(f"{name}.weight", weights[node.input[1]])
+        if conv.bias is not None:
+            put(f"{name}.bias", weights[node.input[2]] if len(node.input) > 2
+                else np.zeros(conv.out_channels, np.float32))
+
+    folded = []
+    for name, m in net.named_modules():
+        if isinstance(m, nn.BatchNorm2d) and f"{name}.weight" not in loaded:
+            with torch.no_grad():
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0 - m.eps)
+            folded.append(m)
+            loaded |= {f"{name}.{p}" for p in ("weight", "bias", "running_mean", "running_var")}
+    missing = sorted(n for n in params if n not in loaded and not n.endswith("num_batches_tracked"))
+    if missing:
+        raise ValueError(f"{path} lacks weights for {', '.join(missing[:5])}: not this network")
+    return folded
+
+
+def calibrate(net: nn.Module, folded: list[nn.BatchNorm2d], batch: torch.Tensor) -> None:
+    """Gives folded BatchNorms the statistics of ``batch`` and an affine part that undoes them.
+
+    The network's output is unchanged in eval mode, and in train mode on a
+    batch with these statistics.
+    """
+    stats = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: stats.__setitem__(m, i[0].detach().float()))
+             for m in folded]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+        net.train(was_training)
+    with torch.no_grad():
+        for m in folded:
+            y = stats[m]
+            mean = y.mean(dim=(0, 2, 3))
+            var = y.var(dim=(0, 2, 3), unbiased=False)
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.weight.copy_(torch.sqrt(var + m.eps))
+            m.bias.copy_(mean)
