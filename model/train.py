@@ -6,6 +6,11 @@
 Training runs for a wall-clock budget, or a number of steps with ``--steps``
 (the learning rate follows a cosine over it); checkpoints to ``OUT/checkpoint.pt`` every few minutes, resumes from it
 with ``--resume``, and exports ``OUT/<model>.onnx`` at the end. Seeds are fixed.
+``--init FILE.onnx`` starts from an exported model instead (checkpoints stay
+out of git, the shipped ONNX files do not), e.g. to fine-tune the default with
+another loss:
+
+    python -m acapella.model.train --model default --init model/default.onnx --loss sdr --lr 3e-4 --minutes 28 --out runs/tuned
 """
 from __future__ import annotations
 

@@ -16,19 +16,23 @@ import torch
 from torch import nn
 
 
-def _convs_in_call_order(net: nn.Module, example: torch.Tensor) -> list[nn.Conv2d]:
-    order: list[nn.Conv2d] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m))
-             for m in net.modules() if isinstance(m, nn.Conv2d)]
+def _eval_forward(net: nn.Module, x: torch.Tensor, hooks: list) -> None:
+    """One forward pass in eval mode (train mode would move the BatchNorm statistics), then the hooks go."""
     was_training = net.training
-    net.eval()  # a forward in train mode would move the BatchNorm statistics
+    net.eval()
     try:
         with torch.no_grad():
-            net(example)
+            net(x)
     finally:
         for h in hooks:
             h.remove()
         net.train(was_training)
+
+
+def _convs_in_call_order(net: nn.Module, example: torch.Tensor) -> list[nn.Conv2d]:
+    order: list[nn.Conv2d] = []
+    _eval_forward(net, example, [m.register_forward_hook(lambda m, i, o: order.append(m))
+                                 for m in net.modules() if isinstance(m, nn.Conv2d)])
     return order
 
 
@@ -95,17 +99,8 @@ def calibrate(net: nn.Module, folded: list[nn.BatchNorm2d], batch: torch.Tensor)
     batch with these statistics.
     """
     stats = {}
-    hooks = [m.register_forward_hook(lambda m, i, o: stats.__setitem__(m, i[0].detach().float()))
-             for m in folded]
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            net(batch)
-    finally:
-        for h in hooks:
-            h.remove()
-        net.train(was_training)
+    _eval_forward(net, batch, [m.register_forward_hook(lambda m, i, o: stats.__setitem__(m, i[0].float()))
+                               for m in folded])
     with torch.no_grad():
         for m in folded:
             y = stats[m]
