@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
     args = ap.parse_args(argv)
+    if args.init and not args.init.is_file():
+        ap.error(f"--init {args.init}: no such file; give an ONNX file exported by acapella.model.export")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -132,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         mixer.rng = np.random.default_rng(args.seed + step)
         say(f"resumed at step {step}, {elapsed / 60:.1f} min")
     elif args.init:
-        folded = load_onnx(net, args.init, net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins)))
+        try:
+            folded = load_onnx(net, args.init, net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins)))
+        except ValueError as e:
+            ap.error(f"--init: {e} (--model {args.model})")
         v, a, _ = mixer.batch(args.batch)
         with torch.no_grad():
             calibrate(net, folded, net_input((stft(torch.from_numpy(v + a), n_fft, hop)).abs()))
