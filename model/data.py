@@ -115,9 +115,9 @@ class Mixer:
     GROUP_WEIGHTS = {"musdb": 0.5, "pjs": 0.2, "mir1k": 0.3}
 
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
-                 semitones: float = 2.0):
+                 semitones: float = 2.0, mono: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
-        self.varispeed, self.semitones = varispeed, semitones
+        self.varispeed, self.semitones, self.mono = varispeed, semitones, mono
         self.rng = np.random.default_rng(seed)
 
     def _crop(self, clip: np.ndarray, length: int | None = None) -> np.ndarray:
@@ -181,6 +181,10 @@ class Mixer:
         a = a * self._db(-6, 3)
         if self.rng.random() < 0.05:
             v = v * 0.0  # instrumental stretches: the mask must stay shut
+        if self.mono and self.channels == 2 and self.rng.random() < self.mono:
+            # Mono songs reach a stereo model as two equal channels: no side signal at all.
+            v = np.repeat(v.mean(axis=0, keepdims=True), 2, axis=0)
+            a = np.repeat(a.mean(axis=0, keepdims=True), 2, axis=0)
         if self.rng.random() < 0.5:
             v, a = -v, -a
         return v.astype(np.float32), a.astype(np.float32), bool(v_lim or a_lim)

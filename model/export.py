@@ -38,13 +38,15 @@ def export(name: str, net: torch.nn.Module, path: Path) -> Path:
     cfg = networks.CONFIGS[name]
     bins = cfg["n_fft"] // 2 + 1
     wrapped = networks.MaskExport(name, net).eval()
-    context = receptive_field(wrapped, cfg["channels"], bins, cfg["frame_multiple"])
+    planes = networks.input_planes(name)
+    context = receptive_field(wrapped, planes, bins, cfg["frame_multiple"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.rand(1, cfg["channels"], 4 * cfg["frame_multiple"], bins)
+    example = torch.rand(1, planes, 4 * cfg["frame_multiple"], bins)
+    kind = cfg["input"]
     torch.onnx.export(
-        wrapped, (example,), str(path), input_names=["magnitude"], output_names=["mask"],
-        dynamic_axes={"magnitude": {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}},
+        wrapped, (example,), str(path), input_names=[kind], output_names=["mask"],
+        dynamic_axes={kind: {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}},
         opset_version=17, dynamo=False,
     )
     import onnx

@@ -1,9 +1,13 @@
 """Network definitions (PyTorch, training only).
 
 Every network is wrapped for export by :class:`MaskExport`, so that each ONNX
-file has the same contract: magnitude spectrogram in, soft mask out, both shaped
-``(batch, channels, frames, bins)``. The engine then needs to know nothing about
-the network beyond the STFT settings stored beside it.
+file has the same contract: a spectrogram in, a soft vocals mask out, shaped
+``(batch, channels, frames, bins)``. The input is either the magnitude
+(``input: magnitude``) or the complex spectrum as its real parts then its
+imaginary parts (``input: spectrum``, ``2 * channels`` planes), so a network
+can compute features that magnitudes alone lose, such as the stereo mid and
+side. The engine then needs to know nothing about the network beyond the
+settings stored beside it.
 """
 from __future__ import annotations
 
@@ -15,9 +19,31 @@ import torch.nn.functional as F
 # time strides: the engine feeds windows whose length and start are multiples of
 # it, so that chunked inference lines up with one-shot inference exactly.
 CONFIGS = {
-    "default": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32),
-    "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4),
+    "default": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="magnitude"),
+    # The default's U-Net fed left, right, mid and side magnitudes (stereo_features).
+    "midside": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
+    "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
+
+
+def input_planes(name: str) -> int:
+    """Planes of the ONNX input: the channels' magnitudes, or their real and imaginary parts."""
+    cfg = CONFIGS[name]
+    return cfg["channels"] * (2 if cfg["input"] == "spectrum" else 1)
+
+
+def stereo_features(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+    """Magnitudes of left, right, mid (L+R)/2 and side (L-R)/2: ``(B, 2, T, F)`` parts -> ``(B, 4, T, F)``.
+
+    Magnitudes per channel cannot tell a centred voice from an instrument
+    at the same level in both channels but out of phase or decorrelated;
+    mid and side can. Written with real tensors only, so that it exports to ONNX.
+    """
+    mid_re, mid_im = (re[:, :1] + re[:, 1:2]) / 2, (im[:, :1] + im[:, 1:2]) / 2
+    side_re, side_im = (re[:, :1] - re[:, 1:2]) / 2, (im[:, :1] - im[:, 1:2]) / 2
+    r = torch.cat([re, mid_re, side_re], dim=1)
+    i = torch.cat([im, mid_im, side_im], dim=1)
+    return torch.sqrt(r * r + i * i)
 
 
 class _Down(nn.Module):
@@ -65,20 +91,23 @@ class _TimeBlock(nn.Module):
 class MaskUNet(nn.Module):
     """Stereo, full-band soft-mask U-Net (the default model).
 
-    Input: magnitude ``(B, 2, T, 1024)`` (the Nyquist bin is handled by the
-    export wrapper); output: vocals mask in [0, 1], same shape. Five stride-2
+    Input: magnitudes ``(B, features, T, 1024)``, left and right (``default``)
+    or also mid and side (``midside``, :func:`stereo_features`); the Nyquist
+    bin is handled by the export wrapper; output: vocals mask in
+    [0, 1], ``(B, channels, T, 1024)``. Five stride-2
     levels bring 1024 bins x T frames down to 32 x T/32. Layers are narrow at
     full resolution, where each channel costs most, and wide at the bottom,
     where a residual block sees seconds of context at little cost.
     """
 
-    def __init__(self, channels: int = 2, widths: tuple = (8, 16, 48, 128, 256), bins: int = 1024):
+    def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),
+                 bins: int = 1024):
         super().__init__()
         w = list(widths)
         self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
         self.in_scale = nn.Parameter(torch.ones(1, 1, 1, bins))
         self.down = nn.ModuleList()
-        cin = channels
+        cin = features
         for c in w:
             self.down.append(_Down(cin, c))
             cin = c
@@ -89,7 +118,7 @@ class MaskUNet(nn.Module):
         self.up.append(_Up(w[2] * 2, w[1]))
         self.up.append(_Up(w[1] * 2, w[0]))
         self.up.append(_Up(w[0] * 2, w[0]))
-        self.out = nn.Conv2d(w[0] + channels, channels, 1)
+        self.out = nn.Conv2d(w[0] + features, channels, 1)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         x = (torch.log1p(mag) - self.in_mean) * self.in_scale
@@ -144,28 +173,44 @@ class AcapellaBot(nn.Module):
 
 def build(name: str) -> nn.Module:
     if name == "default":
-        return MaskUNet()
+        return MaskUNet(features=2)
+    if name == "midside":
+        return MaskUNet(features=4)
     if name == "acapellabot":
         return AcapellaBot()
     raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")
 
 
+def onnx_input(name: str, spec: torch.Tensor) -> torch.Tensor:
+    """The ONNX input for a complex spectrogram ``(B, C, T, F)``, as the engine builds it (`acapella.models`)."""
+    if CONFIGS[name]["input"] == "spectrum":
+        return torch.cat([spec.real, spec.imag], dim=1)
+    return spec.abs()
+
+
+def net_input(name: str, x: torch.Tensor) -> torch.Tensor:
+    """The network's input from the ONNX input (``CONFIGS[name]["input"]``); training calls it too."""
+    # The Nyquist bin carries almost nothing; a mask U-Net gives it its neighbour's mask.
+    if name == "midside":
+        c = CONFIGS[name]["channels"]
+        return stereo_features(x[:, :c, :, :-1], x[:, c:, :, :-1])
+    if name == "default":
+        return x[..., :-1]
+    return F.pad(torch.log1p(x), (0, (-x.shape[-1]) % 4))
+
+
 class MaskExport(nn.Module):
-    """Gives every network the engine's contract: magnitude in, vocals mask out."""
+    """Gives every network the engine's contract: spectrogram in, vocals mask out."""
 
     def __init__(self, name: str, net: nn.Module):
         super().__init__()
         self.name, self.net = name, net
 
-    def forward(self, mag: torch.Tensor) -> torch.Tensor:
-        if self.name == "default":
-            m = self.net(mag[..., :-1])
-            # The Nyquist bin carries almost nothing; reuse its neighbour's mask.
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.name != "acapellabot":
+            m = self.net(net_input(self.name, x))
             return torch.cat([m, m[..., -1:]], dim=-1)
-        bins = mag.shape[-1]
-        pad = (-bins) % 4
-        x = F.pad(torch.log1p(mag), (0, pad))
-        vocals = (torch.exp(self.net(x)) - 1.0)[..., :bins]  # expm1 has no ONNX operator
+        vocals = (torch.exp(self.net(net_input(self.name, x))) - 1.0)[..., :x.shape[-1]]  # expm1 has no ONNX operator
         # The seed predicted a vocals magnitude; as a ratio it becomes a mask on the
         # mixture, which keeps the mixture's phase and lets the stems sum to it.
-        return torch.clamp(vocals / (mag + 1e-6), 0.0, 1.0)
+        return torch.clamp(vocals / (x + 1e-6), 0.0, 1.0)

@@ -11,6 +11,10 @@ out of git, the shipped ONNX files do not), e.g. to fine-tune the default with
 another loss:
 
     python -m acapella.model.train --model default --init model/default.onnx --loss sdr --lr 3e-4 --minutes 28 --out runs/tuned
+
+A network that takes more input planes than the file it starts from gets the
+file's weights for the old planes and zeros for the new ones (``--grown-lr``
+sets the learning rate of those convolutions).
 """
 from __future__ import annotations
 
@@ -82,12 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
     ap.add_argument("--varispeed", type=float, default=0.0,
                     help="probability that a stem is sped up or slowed down (up to 2 semitones, pitch and tempo)")
+    ap.add_argument("--mono", type=float, default=0.0,
+                    help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--data", type=Path, default=default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("cache"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--grown-lr", type=float, default=None,
+                    help="with --init: learning rate for the convolutions given new input planes (default: --lr); "
+                         "their new weights start at zero and must grow while the rest only adjusts")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
     args = ap.parse_args(argv)
@@ -113,35 +122,43 @@ def main(argv: list[str] | None = None) -> int:
     pools = load_pools(args.data, sr, ch, cache_dir=args.cache)
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
-    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed)
+    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono)
     eq_rng = np.random.default_rng(args.seed + 1)
 
-    def net_input(mag: torch.Tensor) -> torch.Tensor:
-        if args.model == "default":
-            return mag[..., :-1]  # the Nyquist bin's mask is its neighbour's (networks.MaskExport)
-        return torch.nn.functional.pad(torch.log1p(mag), (0, (-bins) % 4))
+    def net_input(spec: torch.Tensor) -> torch.Tensor:
+        """What the exported network computes from the engine's input, for a complex spectrogram."""
+        return networks.net_input(args.model, networks.onnx_input(args.model, spec))
 
     # channels_last: oneDNN's fast path for these convolutions on the CPU.
     net = networks.build(args.model).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    step, elapsed = 0, 0.0
+    step, elapsed, grown = 0, 0.0, []
     ckpt = args.out / "checkpoint.pt"
-    if args.resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    state = torch.load(ckpt, weights_only=False) if args.resume and ckpt.exists() else None
+    if state:
+        grown = state.get("grown", [])
+    elif args.init:
+        try:
+            example = net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins, dtype=torch.complex64))
+            folded, grown = load_onnx(net, args.init, example)
+        except ValueError as e:
+            ap.error(f"--init: {e} (--model {args.model})")
+        v, a, _ = mixer.batch(args.batch)
+        with torch.no_grad():
+            calibrate(net, folded, net_input(stft(torch.from_numpy(v + a), n_fft, hop)))
+        say(f"started from {args.init}" + (f"; new input planes at zero weight in {', '.join(grown)}" if grown else ""))
+    # Per-group rates: a grown convolution's new planes start at zero, and at the base
+    # rate Adam would move them too slowly to matter before the schedule ends.
+    new = [p for n, p in net.named_parameters() if n in grown]
+    groups = [{"params": [p for p in net.parameters() if not any(p is q for q in new)], "scale": 1.0}]
+    if new:
+        groups.append({"params": new, "scale": (args.grown_lr or args.lr) / args.lr})
+    opt = torch.optim.Adam(groups, lr=args.lr)
+    if state:
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed"]
         mixer.rng = np.random.default_rng(args.seed + step)
         say(f"resumed at step {step}, {elapsed / 60:.1f} min")
-    elif args.init:
-        try:
-            folded = load_onnx(net, args.init, net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins)))
-        except ValueError as e:
-            ap.error(f"--init: {e} (--model {args.model})")
-        v, a, _ = mixer.batch(args.batch)
-        with torch.no_grad():
-            calibrate(net, folded, net_input((stft(torch.from_numpy(v + a), n_fft, hop)).abs()))
-        say(f"started from {args.init}")
     params = sum(p.numel() for p in net.parameters())
     say(f"{args.model}: {params:,} parameters, {args.frames} frames x batch {args.batch}")
 
@@ -156,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         frac = progress()
         lr = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("scale", 1.0)  # checkpoints from before per-group rates have none
         v, a, limited = mixer.batch(args.batch)
         with torch.no_grad():
             V = stft(torch.from_numpy(v), n_fft, hop)
@@ -166,14 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             X = V + A
             valid = torch.ones(args.batch, 1, 1, bins)
             valid[torch.from_numpy(limited), ..., cutoff:] = 0.0
-        mag = X.abs().contiguous(memory_format=torch.channels_last)
+        mag = X.abs()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            pred = net(net_input(mag)).float()
-        if args.model == "default":
+            pred = net(net_input(X).contiguous(memory_format=torch.channels_last)).float()
+        unet = args.model != "acapellabot"
+        if unet:
             mask = torch.cat([pred, pred[..., -1:]], dim=-1)
-        if args.model == "default" and args.loss == "sdr":
+        if unet and args.loss == "sdr":
             loss = chunk_sdr_loss(mask * X - V, X, valid)
-        elif args.model == "default":
+        elif unet:
             # Complex L1 on the vocals; with the accompaniment as the residual its error is
             # the same signal, so this one term serves both stems.
             err = torch.view_as_real(mask * X - V).abs().sum(-1) * valid
@@ -193,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if step % 20 == 0:
             say(f"step {step} loss {np.mean(losses[-20:]):.4f} lr {lr:.2e} {elapsed / 60:.1f} min")
         if time.time() - last_ckpt > 180 or progress() >= 1.0:
-            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
+            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed, "grown": grown,
                         "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out)}},
                        ckpt)
             last_ckpt = time.time()

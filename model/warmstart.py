@@ -36,12 +36,15 @@ def _convs_in_call_order(net: nn.Module, example: torch.Tensor) -> list[nn.Conv2
     return order
 
 
-def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> list[nn.BatchNorm2d]:
+def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[nn.BatchNorm2d], list[str]]:
     """Copies the weights of an ONNX file made by ``acapella.model.export`` into ``net``.
 
     ``example`` is a network input of any size. Returns the BatchNorm layers
     that the export folded away: they are set to the identity here and must be
-    given real statistics with :func:`calibrate` before training.
+    given real statistics with :func:`calibrate` before training. Also returns
+    the convolutions that take more input planes than in the file (a network
+    given new input features): the file's weights fill the first planes and
+    the new ones start at zero, so the network still computes what the file does.
     """
     import onnx
     from onnx import numpy_helper
@@ -51,13 +54,21 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> list[nn.Batc
     prefix = "net."  # MaskExport wraps the network as `net`
     params = dict(net.named_parameters()) | dict(net.named_buffers())
     loaded: set[str] = set()
+    grown: list[str] = []
 
     def put(name: str, value: np.ndarray) -> None:
         target = params[name]
-        if tuple(target.shape) != value.shape:
-            raise ValueError(f"{path}: {name} has shape {value.shape}, the network wants {tuple(target.shape)}")
+        shape = tuple(target.shape)
+        more_inputs = (len(shape) == 4 and value.ndim == 4 and shape[0] == value.shape[0]
+                       and shape[2:] == value.shape[2:] and shape[1] > value.shape[1])
+        if shape != value.shape and not more_inputs:
+            raise ValueError(f"{path}: {name} has shape {value.shape}, the network wants {shape}")
         with torch.no_grad():
-            target.copy_(torch.from_numpy(np.array(value)))
+            target.zero_()
+            target[tuple(slice(0, n) for n in value.shape)] = torch.from_numpy(np.array(value))
+        if more_inputs:
+            if name not in grown:
+                grown.append(name)
         loaded.add(name)
 
     for name, value in weights.items():
@@ -89,7 +100,7 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> list[nn.Batc
     missing = sorted(n for n in params if n not in loaded and not n.endswith("num_batches_tracked"))
     if missing:
         raise ValueError(f"{path} lacks weights for {', '.join(missing[:5])}: not this network")
-    return folded
+    return folded, grown
 
 
 def calibrate(net: nn.Module, folded: list[nn.BatchNorm2d], batch: torch.Tensor) -> None:

@@ -1,8 +1,10 @@
 """The bundled ONNX models: finding them, describing them, running them.
 
-Every model file maps a magnitude spectrogram ``(batch, channels, frames, bins)``
-to a vocals mask of the same shape, and carries its STFT settings and receptive
-field in its metadata (key ``acapella``). ``model/models.json`` adds what was
+Every model file maps a spectrogram ``(batch, planes, frames, bins)`` to a
+vocals mask ``(batch, channels, frames, bins)``, and carries its STFT settings,
+receptive field and input kind in its metadata (key ``acapella``): ``magnitude``
+(one plane per channel) or ``spectrum`` (the channels' real parts, then their
+imaginary parts). ``model/models.json`` adds what was
 measured about each bundled model (quality, speed), for ``acapella models``.
 """
 from __future__ import annotations
@@ -57,6 +59,7 @@ class ModelSpec:
     hop: int
     frame_multiple: int
     context: int  # frames of receptive field on each side of an output frame
+    input: str = "magnitude"  # or "spectrum": real parts, then imaginary parts
 
 
 class OnnxModel:
@@ -85,7 +88,10 @@ class OnnxModel:
             raise ValueError(f"{self.path} has no 'acapella' metadata: export it with acapella.model.export")
         m = json.loads(meta)
         self.spec = ModelSpec(m.get("name", self.path.stem), int(m["sample_rate"]), int(m["channels"]),
-                              int(m["n_fft"]), int(m["hop"]), int(m["frame_multiple"]), int(m["context_frames"]))
+                              int(m["n_fft"]), int(m["hop"]), int(m["frame_multiple"]), int(m["context_frames"]),
+                              m.get("input", "magnitude"))
+        if self.spec.input not in ("magnitude", "spectrum"):
+            raise ValueError(f"{self.path}: unknown input kind {self.spec.input!r}; update acapella to run this model")
         self.parameters = m.get("parameters")
         self.input = self.session.get_inputs()[0].name
 
@@ -93,10 +99,13 @@ class OnnxModel:
         # sample_rate, channels, n_fft, hop, frame_multiple, context
         return getattr(self.__dict__["spec"], name)
 
-    def mask(self, magnitude: np.ndarray, channels: int) -> np.ndarray:
-        """(C, T, bins) magnitudes -> (C, T, bins) vocals mask; C groups into the model's channels."""
-        c, t, f = magnitude.shape
-        batch = np.ascontiguousarray(magnitude.reshape(c // self.spec.channels, self.spec.channels, t, f),
-                                     dtype=np.float32)
-        (out,) = self.session.run(None, {self.input: batch})
+    def mask(self, spectrum: np.ndarray) -> np.ndarray:
+        """(C, T, bins) complex spectra -> (C, T, bins) vocals mask; C groups into the model's channels."""
+        c, t, f = spectrum.shape
+        groups = spectrum.reshape(c // self.spec.channels, self.spec.channels, t, f)
+        if self.spec.input == "spectrum":
+            batch = np.concatenate([groups.real, groups.imag], axis=1)
+        else:
+            batch = np.abs(groups)
+        (out,) = self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})
         return out.reshape(c, t, f)

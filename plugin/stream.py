@@ -81,7 +81,7 @@ class SpectralStream:
         """Runs the network on the window for the chunk at `c0`; returns final vocal spectra."""
         width = self.xf + self.past + chunk + self.future
         window = self.spec[:, :width]
-        mask = self.model.mask(np.abs(window), self.channels)[:, self.past:self.past + self.xf + chunk]
+        mask = self.model.mask(window)[:, self.past:self.past + self.xf + chunk]
         if self.xf:
             if self.held is not None:
                 mask[:, :self.xf] = self.held * (1 - self.fade) + mask[:, :self.xf] * self.fade

@@ -65,3 +65,12 @@ def test_data_root_follows_the_environment(monkeypatch, tmp_path):
     (tmp_path / "shared" / "data").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "repo")
     assert default_data_root().resolve() == (tmp_path / "shared" / "data").resolve()
+
+
+def test_mono_examples_have_equal_channels():
+    pools = tone_pools(330.0, limited=False, seconds=1.0)  # mono clips, panned at random when drawn
+    v, a, _ = Mixer(pools, LENGTH, 2, seed=1, mono=1.0).batch(4)
+    np.testing.assert_array_equal(v[:, 0], v[:, 1])
+    np.testing.assert_array_equal(a[:, 0], a[:, 1])
+    v, a, _ = Mixer(pools, LENGTH, 2, seed=1, mono=0.0).batch(4)
+    assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3

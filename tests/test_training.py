@@ -12,9 +12,9 @@ from acapella.model.train import chunk_sdr_loss  # noqa: E402
 from acapella.model.warmstart import calibrate, load_onnx  # noqa: E402
 
 
-def small_unet():
+def small_unet(features: int = 4):
     torch.manual_seed(0)
-    net = networks.MaskUNet(widths=(4, 8, 8, 16, 16), bins=64)
+    net = networks.MaskUNet(features=features, widths=(4, 8, 8, 16, 16), bins=64)
     with torch.no_grad():  # trained-looking BatchNorm statistics, not the identity
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -28,17 +28,18 @@ def small_unet():
 def test_warm_start_reproduces_the_exported_network(tmp_path):
     net = small_unet()
     path = tmp_path / "net.onnx"
-    mag = torch.rand(2, 2, 64, 65) * 4
-    torch.onnx.export(networks.MaskExport("default", net), (mag,), str(path), input_names=["magnitude"],
+    spec = torch.randn(2, 4, 64, 65) * 2  # real parts of both channels, then imaginary parts
+    torch.onnx.export(networks.MaskExport("midside", net), (spec,), str(path), input_names=["spectrum"],
                       opset_version=17, dynamo=False)
-    exported = ort.InferenceSession(str(path)).run(None, {"magnitude": mag.numpy()})[0]
+    exported = ort.InferenceSession(str(path)).run(None, {"spectrum": spec.numpy()})[0]
 
-    fresh = networks.MaskUNet(widths=(4, 8, 8, 16, 16), bins=64)
-    folded = load_onnx(fresh, path, mag[..., :-1])
-    assert len(folded) == 7  # the five encoder BatchNorms and the two at the bottleneck
-    calibrate(fresh, folded, mag[..., :-1])
+    fresh = networks.MaskUNet(features=4, widths=(4, 8, 8, 16, 16), bins=64)
+    x = networks.net_input("midside", spec)
+    folded, grown = load_onnx(fresh, path, x)
+    assert len(folded) == 7 and grown == []  # the five encoder BatchNorms and the two at the bottleneck
+    calibrate(fresh, folded, x)
     with torch.no_grad():
-        ours = networks.MaskExport("default", fresh.eval())(mag).numpy()
+        ours = networks.MaskExport("midside", fresh.eval())(spec).numpy()
     np.testing.assert_allclose(ours, exported, atol=1e-5)
 
     # In train mode, the calibrated BatchNorms give back their input on the calibration batch.
@@ -47,15 +48,65 @@ def test_warm_start_reproduces_the_exported_network(tmp_path):
         if isinstance(m, torch.nn.BatchNorm2d) and not any(m is f for f in folded):
             m.eval()
     with torch.no_grad():
-        np.testing.assert_allclose(fresh(mag[..., :-1]).numpy(), exported[..., :-1], atol=1e-4)
+        np.testing.assert_allclose(fresh(x).numpy(), exported[..., :-1], atol=1e-4)
+
+
+def test_warm_start_grows_new_input_planes_at_zero_weight(tmp_path):
+    # A network on left and right magnitudes only, exported the way such a model was shipped.
+    old = small_unet(features=2)
+    path = tmp_path / "old.onnx"
+    mag = torch.rand(1, 2, 64, 64) * 4
+    wrapped = torch.nn.Module()
+    wrapped.net = old  # weight names as MaskExport gives them
+    wrapped.forward = lambda m: wrapped.net(m)
+    wrapped.eval()
+    torch.onnx.export(wrapped, (mag,), str(path), opset_version=17, dynamo=False)
+
+    grown_net = networks.MaskUNet(features=4, widths=(4, 8, 8, 16, 16), bins=64)
+    spec = torch.randn(1, 4, 64, 65)
+    x = networks.net_input("midside", spec)
+    folded, grown = load_onnx(grown_net, path, x)
+    assert sorted(grown) == ["down.0.conv.weight", "out.weight"]
+    calibrate(grown_net, folded, x)
+    with torch.no_grad():
+        # Mid and side are new inputs: until training moves their weights, the old network's mask comes out.
+        np.testing.assert_allclose(grown_net.eval()(x).numpy(), old(x[:, :2]).numpy(), atol=1e-5)
+
+
+def test_stereo_features_are_left_right_mid_and_side():
+    re, im = torch.randn(1, 1, 8, 5), torch.randn(1, 1, 8, 5)
+    centred = networks.stereo_features(torch.cat([re, re], 1), torch.cat([im, im], 1))
+    mag = torch.sqrt(re ** 2 + im ** 2)[:, 0]
+    for plane in (0, 1, 2):  # left, right and mid are the one signal
+        np.testing.assert_allclose(centred[:, plane].numpy(), mag.numpy(), rtol=1e-6)
+    assert centred[:, 3].abs().max().item() == 0.0  # nothing in the side
+    opposite = networks.stereo_features(torch.cat([re, -re], 1), torch.cat([im, -im], 1))
+    assert opposite[:, 2].abs().max().item() == 0.0
+    np.testing.assert_allclose(opposite[:, 3].numpy(), mag.numpy(), rtol=1e-6)
+
+
+def test_engine_feeds_a_spectrum_model_what_training_feeds_it(tmp_path):
+    from acapella.models import OnnxModel
+    from acapella.model.export import export
+
+    torch.manual_seed(0)
+    net = networks.build("midside")
+    path = export("midside", net, tmp_path / "spectrum.onnx")
+    model = OnnxModel(path)
+    assert model.input == "spectrum" and model.spec.input == "spectrum"
+    rng = np.random.default_rng(0)
+    spec = (rng.standard_normal((2, 64, 1025)) + 1j * rng.standard_normal((2, 64, 1025))).astype(np.complex64)
+    with torch.no_grad():
+        want = networks.MaskExport("midside", net.eval())(networks.onnx_input("midside", torch.from_numpy(spec)[None]))
+    np.testing.assert_allclose(model.mask(spec), want[0].numpy(), atol=1e-4)
 
 
 def test_warm_start_refuses_another_network(tmp_path):
     path = tmp_path / "net.onnx"
-    mag = torch.rand(1, 2, 64, 65)
-    torch.onnx.export(networks.MaskExport("default", small_unet()), (mag,), str(path), opset_version=17, dynamo=False)
+    spec = torch.rand(1, 4, 64, 65)
+    torch.onnx.export(networks.MaskExport("midside", small_unet()), (spec,), str(path), opset_version=17, dynamo=False)
     with pytest.raises(ValueError, match="shape"):
-        load_onnx(networks.MaskUNet(widths=(4, 8, 8, 16, 32), bins=64), path, mag[..., :-1])
+        load_onnx(networks.MaskUNet(features=4, widths=(4, 8, 8, 16, 32), bins=64), path, networks.net_input("midside", spec))
 
 
 def test_chunk_sdr_loss_is_the_error_to_mixture_ratio_in_db():
@@ -75,3 +126,39 @@ def test_chunk_sdr_loss_is_the_error_to_mixture_ratio_in_db():
     err[..., 20:] = 10.0
     valid[..., 20:] = 0.0
     assert chunk_sdr_loss(err, mix, valid, floor_db=-200).item() == pytest.approx(-20.0, abs=1e-3)
+
+
+def _tiny_data(root):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    noise = lambda ch, sr: (rng.standard_normal((sr, ch)) * 0.1).astype(np.float32)
+    song = root / "musdb7-train" / "Some Artist - Some Song"
+    song.mkdir(parents=True)
+    for stem in ("vocals", "accompaniment", "drums", "bass", "other"):
+        sf.write(song / f"{stem}.wav", noise(2, 44100), 44100)
+    (root / "pjs-vocals" / "song1").mkdir(parents=True)
+    sf.write(root / "pjs-vocals" / "song1" / "vocals.ogg", noise(1, 44100), 44100)
+    clip = root / "mir1k-train" / "singer_1_01"
+    clip.mkdir(parents=True)
+    for stem in ("vocals", "accompaniment"):
+        sf.write(clip / f"{stem}.ogg", noise(1, 16000), 16000)
+
+
+def test_training_starts_from_an_onnx_file_resumes_and_exports(tmp_path):
+    from acapella.model import train
+    from acapella.models import OnnxModel, resolve
+
+    _tiny_data(tmp_path / "data")
+    out = tmp_path / "run"
+    common = ["--model", "midside", "--batch", "2", "--frames", "64", "--loss", "sdr", "--mono", "0.5",
+              "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    # The shipped default sees left and right only: mid and side grow in at zero weight.
+    assert train.main(common + ["--steps", "2", "--init", str(resolve("default")), "--grown-lr", "1e-3"]) == 0
+    assert "new input planes at zero weight" in (out / "train.log").read_text()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert train.main(common + ["--steps", "3", "--resume"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+    model = OnnxModel(out / "midside.onnx")
+    mask = model.mask(np.ones((2, 64, 1025), np.complex64))
+    assert mask.shape == (2, 64, 1025) and np.all((mask >= 0) & (mask <= 1))
