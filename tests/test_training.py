@@ -147,14 +147,24 @@ def _tiny_data(root):
 
 def test_training_starts_from_an_onnx_file_resumes_and_exports(tmp_path):
     from acapella.model import train
-    from acapella.models import OnnxModel, resolve
+    from acapella.models import OnnxModel
 
     _tiny_data(tmp_path / "data")
     out = tmp_path / "run"
     common = ["--model", "midside", "--batch", "2", "--frames", "64", "--loss", "sdr", "--mono", "0.5",
               "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--out", str(out)]
-    # The shipped default sees left and right only: mid and side grow in at zero weight.
-    assert train.main(common + ["--steps", "2", "--init", str(resolve("default")), "--grown-lr", "1e-3"]) == 0
+    # A network on left and right only: mid and side grow in at zero weight.
+    from acapella.model.export import export
+
+    torch.manual_seed(0)
+    net = networks.build("default")
+    with torch.no_grad():  # trained-looking statistics: the exporter merges identical initializers
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    lr_only = export("default", net, tmp_path / "lr.onnx")
+    assert train.main(common + ["--steps", "2", "--init", str(lr_only), "--grown-lr", "1e-3"]) == 0
     assert "new input planes at zero weight" in (out / "train.log").read_text()
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
     assert train.main(common + ["--steps", "3", "--resume"]) == 0
