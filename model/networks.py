@@ -20,7 +20,8 @@ import torch.nn.functional as F
 # it, so that chunked inference lines up with one-shot inference exactly.
 CONFIGS = {
     "default": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="magnitude"),
-    # The default's U-Net fed left, right, mid and side magnitudes (stereo_features).
+    # The same U-Net fed left, right, mid and side magnitudes (stereo_features); model/default.onnx
+    # is this network since run 5 (MODEL_CARD.md), grown from a "default" one with --init.
     "midside": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
