@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     def progress() -> float:
         return step / args.steps if args.steps else elapsed / budget
 
+    unet = args.model != "acapellabot"  # mask U-Nets, trained on the complex mixture
     while progress() < 1.0:
         frac = progress()
         lr = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
@@ -186,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         mag = X.abs()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             pred = net(net_input(X).contiguous(memory_format=torch.channels_last)).float()
-        unet = args.model != "acapellabot"
         if unet:
             mask = torch.cat([pred, pred[..., -1:]], dim=-1)
         if unet and args.loss == "sdr":

@@ -93,7 +93,7 @@ class OnnxModel:
         if self.spec.input not in ("magnitude", "spectrum"):
             raise ValueError(f"{self.path}: unknown input kind {self.spec.input!r}; update acapella to run this model")
         self.parameters = m.get("parameters")
-        self.input = self.session.get_inputs()[0].name
+        self.input_name = self.session.get_inputs()[0].name
 
     def __getattr__(self, name):
         # sample_rate, channels, n_fft, hop, frame_multiple, context
@@ -107,5 +107,5 @@ class OnnxModel:
             batch = np.concatenate([groups.real, groups.imag], axis=1)
         else:
             batch = np.abs(groups)
-        (out,) = self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})
+        (out,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
         return out.reshape(c, t, f)
