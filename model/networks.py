@@ -23,6 +23,8 @@ CONFIGS = {
     # The same U-Net fed left, right, mid and side magnitudes (stereo_features); model/default.onnx
     # is this network since run 5 (MODEL_CARD.md), grown from a "default" one with --init.
     "midside": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
+    # "midside" with two more residual blocks at the bottleneck; grown from a "midside" file with --init.
+    "deep": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
 
@@ -77,7 +79,7 @@ class _Up(nn.Module):
 class _TimeBlock(nn.Module):
     """Residual block dilated along time: cheap seconds-long context at the bottleneck."""
 
-    def __init__(self, c: int, dilation: int):
+    def __init__(self, c: int, dilation: int = 1):
         super().__init__()
         self.c1 = nn.Conv2d(c, c, 3, padding=(dilation, 1), dilation=(dilation, 1))
         self.b1 = nn.BatchNorm2d(c)
@@ -98,11 +100,14 @@ class MaskUNet(nn.Module):
     [0, 1], ``(B, channels, T, 1024)``. Five stride-2
     levels bring 1024 bins x T frames down to 32 x T/32. Layers are narrow at
     full resolution, where each channel costs most, and wide at the bottom,
-    where a residual block sees seconds of context at little cost.
+    where residual blocks see seconds of context at little cost: onnxruntime
+    runs a bottleneck block in a few percent of the network's time, while the
+    thin full-resolution layers, bound by memory traffic, take most of it.
+    ``blocks`` is the number of bottleneck blocks.
     """
 
     def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),
-                 bins: int = 1024):
+                 bins: int = 1024, blocks: int = 1):
         super().__init__()
         w = list(widths)
         self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
@@ -112,7 +117,10 @@ class MaskUNet(nn.Module):
         for c in w:
             self.down.append(_Down(cin, c))
             cin = c
-        self.mid = _TimeBlock(w[-1], 1)
+        self.mid = _TimeBlock(w[-1])
+        # Blocks after the first live apart (and last in the call order), so that a network with
+        # more of them can start from a file with fewer (acapella.model.warmstart).
+        self.deep = nn.ModuleList(_TimeBlock(w[-1]) for _ in range(blocks - 1))
         self.up = nn.ModuleList()
         self.up.append(_Up(w[4], w[3]))
         self.up.append(_Up(w[3] * 2, w[2]))
@@ -129,6 +137,8 @@ class MaskUNet(nn.Module):
             h = d(h)
             skips.append(h)
         h = self.mid(h)
+        for b in self.deep:
+            h = b(h)
         for i, u in enumerate(self.up):
             h = u(h)
             if i < 4:
@@ -177,6 +187,8 @@ def build(name: str) -> nn.Module:
         return MaskUNet(features=2)
     if name == "midside":
         return MaskUNet(features=4)
+    if name == "deep":
+        return MaskUNet(features=4, blocks=3)
     if name == "acapellabot":
         return AcapellaBot()
     raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")
@@ -192,7 +204,7 @@ def onnx_input(name: str, spec: torch.Tensor) -> torch.Tensor:
 def net_input(name: str, x: torch.Tensor) -> torch.Tensor:
     """The network's input from the ONNX input (``CONFIGS[name]["input"]``); training calls it too."""
     # The Nyquist bin carries almost nothing; a mask U-Net gives it its neighbour's mask.
-    if name == "midside":
+    if CONFIGS[name]["input"] == "spectrum":
         c = CONFIGS[name]["channels"]
         return stereo_features(x[:, :c, :, :-1], x[:, c:, :, :-1])
     if name == "default":

@@ -13,8 +13,9 @@ another loss:
     python -m acapella.model.train --model default --init model/default.onnx --loss sdr --lr 3e-4 --minutes 28 --out runs/tuned
 
 A network that takes more input planes than the file it starts from gets the
-file's weights for the old planes and zeros for the new ones (``--grown-lr``
-sets the learning rate of those convolutions).
+file's weights for the old planes and zeros for the new ones; one with more
+bottleneck blocks gets the file's blocks and new ones that start as the
+identity (``--grown-lr`` sets the learning rate of those new weights).
 """
 from __future__ import annotations
 
@@ -95,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--grown-lr", type=float, default=None,
-                    help="with --init: learning rate for the convolutions given new input planes (default: --lr); "
-                         "their new weights start at zero and must grow while the rest only adjusts")
+                    help="with --init: learning rate for the convolutions given new input planes and for new bottleneck "
+                         "blocks (default: --lr); they start at zero or as the identity and must grow while the rest only adjusts")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
     args = ap.parse_args(argv)
@@ -145,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         v, a, _ = mixer.batch(args.batch)
         with torch.no_grad():
             calibrate(net, folded, net_input(stft(torch.from_numpy(v + a), n_fft, hop)))
-        say(f"started from {args.init}" + (f"; new input planes at zero weight in {', '.join(grown)}" if grown else ""))
+        layers = sorted({n.rsplit(".", 1)[0] for n in grown})
+        say(f"started from {args.init}" + (f"; grown (new input planes at zero weight, new blocks as the identity): "
+                                           f"{', '.join(layers)}" if grown else ""))
     # Per-group rates: a grown convolution's new planes start at zero, and at the base
     # rate Adam would move them too slowly to matter before the schedule ends.
     new = [p for n, p in net.named_parameters() if n in grown]

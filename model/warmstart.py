@@ -44,7 +44,10 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     given real statistics with :func:`calibrate` before training. Also returns
     the convolutions that take more input planes than in the file (a network
     given new input features): the file's weights fill the first planes and
-    the new ones start at zero, so the network still computes what the file does.
+    the new ones start at zero, and the parameters of residual blocks the file
+    lacks (``net.deep`` beyond the file's): each starts as the identity, its
+    last BatchNorm scaled to zero. Either way the network still computes what
+    the file does.
     """
     import onnx
     from onnx import numpy_helper
@@ -78,6 +81,17 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     conv_names = {m: n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)}
     convs = _convs_in_call_order(net, example)
     nodes = [n for n in model.graph.node if n.op_type == "Conv"]
+    for block in _new_blocks(net, len(convs) - len(nodes)):
+        fresh = {m for m in block.modules() if isinstance(m, nn.Conv2d)}
+        convs = [c for c in convs if c not in fresh]
+        with torch.no_grad():
+            # A residual block whose input is already past a ReLU passes it through unchanged.
+            block.b2.weight.zero_()
+            block.b2.bias.zero_()
+        prefix_of = {m: n for n, m in net.named_modules()}[block]
+        for n, _ in block.named_parameters():
+            grown.append(f"{prefix_of}.{n}")
+        loaded.update(f"{prefix_of}.{n}" for n, _ in list(block.named_parameters()) + list(block.named_buffers()))
     if len(nodes) != len(convs):
         raise ValueError(f"{path} has {len(nodes)} convolutions, the network {len(convs)}: not this network")
     for node, conv in zip(nodes, convs):
@@ -101,6 +115,18 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     if missing:
         raise ValueError(f"{path} lacks weights for {', '.join(missing[:5])}: not this network")
     return folded, grown
+
+
+def _new_blocks(net: nn.Module, extra_convs: int) -> list[nn.Module]:
+    """The trailing bottleneck blocks of ``net`` that account for ``extra_convs`` convolutions the file lacks."""
+    deep = list(getattr(net, "deep", []))
+    if extra_convs <= 0 or not deep:
+        return []
+    per = sum(isinstance(m, nn.Conv2d) for m in deep[0].modules())
+    count = extra_convs // per
+    if extra_convs % per or count > len(deep):
+        return []  # the count check below reports the mismatch
+    return deep[len(deep) - count:]
 
 
 def calibrate(net: nn.Module, folded: list[nn.BatchNorm2d], batch: torch.Tensor) -> None:

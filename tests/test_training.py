@@ -73,6 +73,31 @@ def test_warm_start_grows_new_input_planes_at_zero_weight(tmp_path):
         np.testing.assert_allclose(grown_net.eval()(x).numpy(), old(x[:, :2]).numpy(), atol=1e-5)
 
 
+def test_warm_start_adds_bottleneck_blocks_as_the_identity(tmp_path):
+    net = small_unet()
+    path = tmp_path / "net.onnx"
+    spec = torch.randn(2, 4, 64, 65) * 2
+    torch.onnx.export(networks.MaskExport("midside", net), (spec,), str(path), input_names=["spectrum"],
+                      opset_version=17, dynamo=False)
+    exported = ort.InferenceSession(str(path)).run(None, {"spectrum": spec.numpy()})[0]
+
+    deeper = networks.MaskUNet(features=4, widths=(4, 8, 8, 16, 16), bins=64, blocks=3)
+    x = networks.net_input("deep", spec)
+    folded, grown = load_onnx(deeper, path, x)
+    assert {n.split(".")[0] + "." + n.split(".")[1] for n in grown} == {"deep.0", "deep.1"}
+    calibrate(deeper, folded, x)
+    with torch.no_grad():
+        np.testing.assert_allclose(networks.MaskExport("deep", deeper.eval())(spec).numpy(), exported, atol=1e-5)
+        # The new blocks are real layers: once their last BatchNorm moves off zero, the mask changes.
+        deeper.deep[1].b2.bias.fill_(1.0)
+        assert np.abs(networks.MaskExport("deep", deeper)(spec).numpy() - exported).max() > 1e-4
+
+    too_deep = networks.MaskUNet(features=4, widths=(4, 8, 8, 16, 16), bins=64, blocks=2)
+    too_deep.deep.append(torch.nn.Conv2d(16, 16, 1))  # not a block of the file's kind
+    with pytest.raises(ValueError, match="convolutions"):
+        load_onnx(too_deep, path, x)
+
+
 def test_stereo_features_are_left_right_mid_and_side():
     re, im = torch.randn(1, 1, 8, 5), torch.randn(1, 1, 8, 5)
     centred = networks.stereo_features(torch.cat([re, re], 1), torch.cat([im, im], 1))
