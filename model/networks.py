@@ -100,10 +100,9 @@ class MaskUNet(nn.Module):
     [0, 1], ``(B, channels, T, 1024)``. Five stride-2
     levels bring 1024 bins x T frames down to 32 x T/32. Layers are narrow at
     full resolution, where each channel costs most, and wide at the bottom,
-    where residual blocks see seconds of context at little cost: onnxruntime
-    runs a bottleneck block in a few percent of the network's time, while the
-    thin full-resolution layers, bound by memory traffic, take most of it.
-    ``blocks`` is the number of bottleneck blocks.
+    where residual blocks see seconds of context at little cost in compute.
+    ``blocks`` is the number of bottleneck blocks; each widens the receptive
+    field, which exact chunking re-runs around every chunk (MODEL_CARD.md, run 6).
     """
 
     def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),

@@ -78,7 +78,7 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
         if name.startswith(prefix) and name[len(prefix):] in params:
             put(name[len(prefix):], value)
     # Folded convolutions lost their names: match them to the network's by call order.
-    conv_names = {m: n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)}
+    module_names = {m: n for n, m in net.named_modules()}
     convs = _convs_in_call_order(net, example)
     nodes = [n for n in model.graph.node if n.op_type == "Conv"]
     for block in _new_blocks(net, len(convs) - len(nodes)):
@@ -88,14 +88,13 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
             # A residual block whose input is already past a ReLU passes it through unchanged.
             block.b2.weight.zero_()
             block.b2.bias.zero_()
-        prefix_of = {m: n for n, m in net.named_modules()}[block]
-        for n, _ in block.named_parameters():
-            grown.append(f"{prefix_of}.{n}")
-        loaded.update(f"{prefix_of}.{n}" for n, _ in list(block.named_parameters()) + list(block.named_buffers()))
+        block_name = module_names[block]
+        grown += [f"{block_name}.{n}" for n, _ in block.named_parameters()]
+        loaded.update(f"{block_name}.{n}" for n, _ in list(block.named_parameters()) + list(block.named_buffers()))
     if len(nodes) != len(convs):
         raise ValueError(f"{path} has {len(nodes)} convolutions, the network {len(convs)}: not this network")
     for node, conv in zip(nodes, convs):
-        name = conv_names[conv]
+        name = module_names[conv]
         put(f"{name}.weight", weights[node.input[1]])
         if conv.bias is not None:
             put(f"{name}.bias", weights[node.input[2]] if len(node.input) > 2
