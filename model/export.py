@@ -34,10 +34,19 @@ def receptive_field(module: torch.nn.Module, channels: int, bins: int, multiple:
     return int(-(-reach // multiple) * multiple)
 
 
-def export(name: str, net: torch.nn.Module, path: Path) -> Path:
+def export(name: str, net: torch.nn.Module, path: Path, fold: bool = True) -> Path:
+    """Writes ``net`` to ``path`` as ONNX, with the metadata the engine reads.
+
+    A :class:`~acapella.model.networks.MaskUNet` is written in its folded form
+    (:class:`~acapella.model.networks.FoldedUNet`, the same function, faster in
+    onnxruntime); ``fold=False`` writes the training form, as files made
+    before that form existed are.
+    """
     cfg = networks.CONFIGS[name]
     bins = cfg["n_fft"] // 2 + 1
-    wrapped = networks.MaskExport(name, net).eval()
+    net.eval()
+    fold = fold and isinstance(net, networks.MaskUNet)
+    wrapped = networks.MaskExport(name, networks.FoldedUNet(net) if fold else net).eval()
     planes = networks.input_planes(name)
     context = receptive_field(wrapped, planes, bins, cfg["frame_multiple"])
     path = Path(path)
@@ -54,6 +63,8 @@ def export(name: str, net: torch.nn.Module, path: Path) -> Path:
     model = onnx.load(str(path))
     meta = dict(cfg, name=name, context_frames=context,
                 parameters=int(sum(p.numel() for p in net.parameters())))
+    if fold:
+        meta["form"] = "folded"
     entry = model.metadata_props.add()
     entry.key, entry.value = "acapella", json.dumps(meta)
     onnx.save(model, str(path))

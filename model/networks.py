@@ -25,6 +25,8 @@ CONFIGS = {
     "midside": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     # "midside" with two more residual blocks at the bottleneck; grown from a "midside" file with --init.
     "deep": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
+    # "midside" with a full-resolution head that refines the mask along frequency; grown from a "midside" file.
+    "refine": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
 
@@ -90,6 +92,36 @@ class _TimeBlock(nn.Module):
         y = F.relu(self.b1(self.c1(x)))
         return F.relu(x + self.b2(self.c2(y)))
 
+    def grow_(self) -> None:
+        """Makes the block the identity: its input is already past a ReLU, so it passes unchanged."""
+        with torch.no_grad():
+            self.b2.weight.zero_()
+            self.b2.bias.zero_()
+
+
+class _Refine(nn.Module):
+    """Full-resolution correction of the mask logits from the logits and the input features.
+
+    Everything else reaches full resolution only through the last pixel shuffle;
+    this sees single bins. Its kernels run along frequency only, so it adds
+    nothing to the receptive field in time, which exact chunking pays for.
+    """
+
+    def __init__(self, cin: int, cout: int, width: int = 16, reach: int = 4):
+        super().__init__()
+        k, p = (1, 2 * reach + 1), (0, reach)
+        self.c1 = nn.Conv2d(cin, width, k, padding=p)
+        self.c2 = nn.Conv2d(width, cout, k, padding=p)
+
+    def forward(self, x):
+        return self.c2(F.relu(self.c1(x)))
+
+    def grow_(self) -> None:
+        """Makes the correction zero, so the network computes what it did without this head."""
+        with torch.no_grad():
+            self.c2.weight.zero_()
+            self.c2.bias.zero_()
+
 
 class MaskUNet(nn.Module):
     """Stereo, full-band soft-mask U-Net (the default model).
@@ -103,10 +135,11 @@ class MaskUNet(nn.Module):
     where residual blocks see seconds of context at little cost in compute.
     ``blocks`` is the number of bottleneck blocks; each widens the receptive
     field, which exact chunking re-runs around every chunk (MODEL_CARD.md, run 6).
+    ``refine`` adds :class:`_Refine`, a full-resolution head along frequency.
     """
 
     def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),
-                 bins: int = 1024, blocks: int = 1):
+                 bins: int = 1024, blocks: int = 1, refine: bool = False):
         super().__init__()
         w = list(widths)
         self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
@@ -127,8 +160,18 @@ class MaskUNet(nn.Module):
         self.up.append(_Up(w[1] * 2, w[0]))
         self.up.append(_Up(w[0] * 2, w[0]))
         self.out = nn.Conv2d(w[0] + features, channels, 1)
+        self.head = _Refine(channels + features, channels) if refine else None
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
+        x, h, skips = self.encode(mag)
+        for i, u in enumerate(self.up):
+            h = u(h)
+            if i < 4:
+                h = torch.cat([h, skips[3 - i]], dim=1)
+        return self.finish(self.out(torch.cat([h, x], dim=1)), x)
+
+    def encode(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Normalised input, bottleneck features and the encoder's skips."""
         x = (torch.log1p(mag) - self.in_mean) * self.in_scale
         skips = []
         h = x
@@ -138,12 +181,82 @@ class MaskUNet(nn.Module):
         h = self.mid(h)
         for b in self.deep:
             h = b(h)
-        for i, u in enumerate(self.up):
-            h = u(h)
+        return x, h, skips
+
+    def finish(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The mask from the output logits: refined at full resolution when there is a head."""
+        if self.head is not None:
+            logits = logits + self.head(torch.cat([logits, x], dim=1))
+        return torch.sigmoid(logits)
+
+
+class FoldedUNet(nn.Module):
+    """A :class:`MaskUNet` in the form that is exported: the same function, less memory traffic.
+
+    Each decoder BatchNorm is folded into the convolution before its pixel
+    shuffle and the ReLU moves before the shuffle too (both act per pixel, so
+    they commute with it), which lets onnxruntime fuse them into the
+    convolution. The output convolution, a per-pixel map of the last decoder
+    stage, runs before that stage's shuffle as one convolution per sub-pixel
+    (``sub``), plus the input features' share at full resolution (``xo``), so
+    the 8-channel full-resolution tensor, its shuffle and its concatenation
+    are never made; they took about a fifth of the network's time. The
+    encoder, bottleneck and head are the network's own modules, under the same
+    names. ``unfold_into`` puts weights read from such a file back into a
+    :class:`MaskUNet` (``acapella.model.warmstart``).
+    """
+
+    def __init__(self, net: MaskUNet, fold: bool = True):
+        super().__init__()
+        self.in_mean, self.in_scale = net.in_mean, net.in_scale
+        self.down, self.mid, self.deep, self.head = net.down, net.mid, net.deep, net.head
+        self.up = nn.ModuleList(nn.Conv2d(u.conv.in_channels, u.conv.out_channels, 3, padding=1) for u in net.up)
+        w0, ch = net.up[-1].bn.num_features, net.out.out_channels
+        self.w0 = w0
+        self.sub = nn.Conv2d(4 * w0, 4 * ch, 1, bias=False)
+        self.xo = nn.Conv2d(net.out.in_channels - w0, ch, 1)
+        if fold:
+            self._fold(net)
+
+    encode, finish = MaskUNet.encode, MaskUNet.finish
+
+    @torch.no_grad()
+    def _fold(self, net: MaskUNet) -> None:
+        for u, conv in zip(net.up, self.up):
+            bn = u.bn
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            # PixelShuffle makes channel c of its output from input channels 4c .. 4c + 3.
+            conv.weight.copy_(u.conv.weight * scale.repeat_interleave(4)[:, None, None, None])
+            conv.bias.copy_((u.conv.bias * scale.repeat_interleave(4))
+                            + (bn.bias - bn.running_mean * scale).repeat_interleave(4))
+        w = net.out.weight[:, :self.w0, 0, 0]
+        self.sub.weight.zero_()
+        for k in range(4):
+            self.sub.weight[k::4, k::4, 0, 0] = w
+        self.xo.weight.copy_(net.out.weight[:, self.w0:])
+        self.xo.bias.copy_(net.out.bias)
+
+    @torch.no_grad()
+    def unfold_into(self, net: MaskUNet) -> list[str]:
+        """Copies the decoder and output weights into ``net``; returns the names set there.
+
+        The decoder BatchNorms stay as they are: the caller makes them the identity.
+        """
+        for u, conv in zip(net.up, self.up):
+            u.conv.weight.copy_(conv.weight)
+            u.conv.bias.copy_(conv.bias)
+        net.out.weight[:, :self.w0, 0, 0] = self.sub.weight[0::4, 0::4, 0, 0]
+        net.out.weight[:, self.w0:] = self.xo.weight
+        net.out.bias.copy_(self.xo.bias)
+        return [f"up.{i}.conv.{p}" for i in range(len(net.up)) for p in ("weight", "bias")] + ["out.weight", "out.bias"]
+
+    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+        x, h, skips = self.encode(mag)
+        for i, conv in enumerate(self.up):
+            h = F.relu(conv(h))
             if i < 4:
-                h = torch.cat([h, skips[3 - i]], dim=1)
-        h = self.out(torch.cat([h, x], dim=1))
-        return torch.sigmoid(h)
+                h = torch.cat([F.pixel_shuffle(h, 2), skips[3 - i]], dim=1)
+        return self.finish(F.pixel_shuffle(self.sub(h), 2) + self.xo(x), x)
 
 
 class AcapellaBot(nn.Module):
@@ -188,6 +301,8 @@ def build(name: str) -> nn.Module:
         return MaskUNet(features=4)
     if name == "deep":
         return MaskUNet(features=4, blocks=3)
+    if name == "refine":
+        return MaskUNet(features=4, refine=True)
     if name == "acapellabot":
         return AcapellaBot()
     raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--grown-lr", type=float, default=None,
                     help="with --init: learning rate for the convolutions given new input planes and for new bottleneck "
-                         "blocks (default: --lr); they start at zero or as the identity and must grow while the rest only adjusts")
+                         "blocks and heads (default: --lr); they start as no change and must grow while the rest only adjusts")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
     args = ap.parse_args(argv)
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             calibrate(net, folded, net_input(stft(torch.from_numpy(v + a), n_fft, hop)))
         layers = sorted({n.rsplit(".", 1)[0] for n in grown})
-        say(f"started from {args.init}" + (f"; grown (new input planes at zero weight, new blocks as the identity): "
+        say(f"started from {args.init}" + (f"; grown, starting as no change (new input planes at zero weight, new blocks and heads zeroed at their last layer): "
                                            f"{', '.join(layers)}" if grown else ""))
     # Per-group rates: a grown convolution's new planes start at zero, and at the base
     # rate Adam would move them too slowly to matter before the schedule ends.

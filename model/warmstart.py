@@ -9,11 +9,14 @@ the ONNX file computes, and BatchNorm keeps working as it does in training.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from acapella.model import networks
 
 
 def _eval_forward(net: nn.Module, x: torch.Tensor, hooks: list) -> None:
@@ -44,18 +47,23 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     given real statistics with :func:`calibrate` before training. Also returns
     the convolutions that take more input planes than in the file (a network
     given new input features): the file's weights fill the first planes and
-    the new ones start at zero, and the parameters of residual blocks the file
-    lacks (``net.deep`` beyond the file's): each starts as the identity, its
-    last BatchNorm scaled to zero. Either way the network still computes what
-    the file does.
+    the new ones start at zero, and the parameters of modules the file lacks
+    (``net.deep`` blocks beyond the file's, a refining ``net.head``): each
+    starts so that it changes nothing. Either way the network still computes
+    what the file does.
     """
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    meta = {p.key: p.value for p in model.metadata_props}
+    folded_form = json.loads(meta.get("acapella", "{}")).get("form") == "folded"
+    # A folded file holds the decoder and output of networks.FoldedUNet: read it into that form
+    # (which shares every other module with `net`), then unfold.
+    form = networks.FoldedUNet(net, fold=False) if folded_form else net
     prefix = "net."  # MaskExport wraps the network as `net`
-    params = dict(net.named_parameters()) | dict(net.named_buffers())
+    params = dict(form.named_parameters()) | dict(form.named_buffers())
     loaded: set[str] = set()
     grown: list[str] = []
 
@@ -78,16 +86,13 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
         if name.startswith(prefix) and name[len(prefix):] in params:
             put(name[len(prefix):], value)
     # Folded convolutions lost their names: match them to the network's by call order.
-    module_names = {m: n for n, m in net.named_modules()}
-    convs = _convs_in_call_order(net, example)
+    module_names = {m: n for n, m in form.named_modules()}
+    convs = _convs_in_call_order(form, example)
     nodes = [n for n in model.graph.node if n.op_type == "Conv"]
-    for block in _new_blocks(net, len(convs) - len(nodes)):
+    for block in _new_modules(form, len(convs) - len(nodes)):
         fresh = {m for m in block.modules() if isinstance(m, nn.Conv2d)}
         convs = [c for c in convs if c not in fresh]
-        with torch.no_grad():
-            # A residual block whose input is already past a ReLU passes it through unchanged.
-            block.b2.weight.zero_()
-            block.b2.bias.zero_()
+        block.grow_()
         block_name = module_names[block]
         grown += [f"{block_name}.{n}" for n, _ in block.named_parameters()]
         loaded.update(f"{block_name}.{n}" for n, _ in list(block.named_parameters()) + list(block.named_buffers()))
@@ -99,6 +104,10 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
         if conv.bias is not None:
             put(f"{name}.bias", weights[node.input[2]] if len(node.input) > 2
                 else np.zeros(conv.out_channels, np.float32))
+    if folded_form:
+        loaded.update(form.unfold_into(net))
+        grown = [n.replace("xo.", "out.", 1) if n.startswith("xo.") else n for n in grown]
+        params = dict(net.named_parameters()) | dict(net.named_buffers())
 
     folded = []
     for name, m in net.named_modules():
@@ -116,16 +125,29 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     return folded, grown
 
 
-def _new_blocks(net: nn.Module, extra_convs: int) -> list[nn.Module]:
-    """The trailing bottleneck blocks of ``net`` that account for ``extra_convs`` convolutions the file lacks."""
+def _new_modules(net: nn.Module, extra_convs: int) -> list[nn.Module]:
+    """The modules of ``net`` that account for ``extra_convs`` convolutions the file lacks.
+
+    Candidates are the refining head (``net.head``) and trailing bottleneck
+    blocks (``net.deep``); each has a ``grow_`` method that makes it leave the
+    network's output as it was.
+    """
+    def convs(m: nn.Module) -> int:
+        return sum(isinstance(c, nn.Conv2d) for c in m.modules())
+
+    found: list[nn.Module] = []
+    head = getattr(net, "head", None)
+    if head is not None and 0 < convs(head) <= extra_convs:
+        found.append(head)
+        extra_convs -= convs(head)
     deep = list(getattr(net, "deep", []))
     if extra_convs <= 0 or not deep:
-        return []
-    per = sum(isinstance(m, nn.Conv2d) for m in deep[0].modules())
+        return found
+    per = convs(deep[0])
     count = extra_convs // per
     if extra_convs % per or count > len(deep):
-        return []  # the count check below reports the mismatch
-    return deep[len(deep) - count:]
+        return []  # the count check in load_onnx reports the mismatch
+    return found + deep[len(deep) - count:]
 
 
 def calibrate(net: nn.Module, folded: list[nn.BatchNorm2d], batch: torch.Tensor) -> None:

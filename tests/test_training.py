@@ -14,7 +14,10 @@ from acapella.model.warmstart import calibrate, load_onnx  # noqa: E402
 
 def small_unet(features: int = 4):
     torch.manual_seed(0)
-    net = networks.MaskUNet(features=features, widths=(4, 8, 8, 16, 16), bins=64)
+    return trained_looking(networks.MaskUNet(features=features, widths=(4, 8, 8, 16, 16), bins=64))
+
+
+def trained_looking(net):
     with torch.no_grad():  # trained-looking BatchNorm statistics, not the identity
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -96,6 +99,33 @@ def test_warm_start_adds_bottleneck_blocks_as_the_identity(tmp_path):
     too_deep.deep.append(torch.nn.Conv2d(16, 16, 1))  # not a block of the file's kind
     with pytest.raises(ValueError, match="convolutions"):
         load_onnx(too_deep, path, x)
+
+
+def test_export_folds_the_decoder_and_warm_start_unfolds_it(tmp_path):
+    import onnx
+    from acapella.model.export import export
+
+    torch.manual_seed(0)
+    net = trained_looking(networks.build("midside"))
+    path = export("midside", net, tmp_path / "folded.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "BatchNormalization" not in ops  # the decoder's went into its convolutions
+    spec = torch.randn(1, 4, 64, 1025) * 2
+    with torch.no_grad():
+        want = networks.MaskExport("midside", net.eval())(spec).numpy()
+    got = ort.InferenceSession(str(path)).run(None, {"spectrum": spec.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+    # A refining head grows on the folded file's network as no change, and is a real layer.
+    refined = networks.build("refine")
+    x = networks.net_input("refine", spec)
+    folded, grown = load_onnx(refined, path, x)
+    assert {n.split(".")[0] for n in grown} == {"head"}
+    calibrate(refined, folded, x)
+    with torch.no_grad():
+        np.testing.assert_allclose(networks.MaskExport("refine", refined.eval())(spec).numpy(), want, atol=1e-5)
+        refined.head.c2.bias.fill_(1.0)
+        assert np.abs(networks.MaskExport("refine", refined)(spec).numpy() - want).max() > 1e-3
 
 
 def test_stereo_features_are_left_right_mid_and_side():
