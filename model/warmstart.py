@@ -89,7 +89,8 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     module_names = {m: n for n, m in form.named_modules()}
     convs = _convs_in_call_order(form, example)
     nodes = [n for n in model.graph.node if n.op_type == "Conv"]
-    for block in _new_modules(form, len(convs) - len(nodes)):
+    has_head = any(n.startswith(prefix + "head.") for n in weights)
+    for block in _new_modules(form, len(convs) - len(nodes), has_head):
         fresh = {m for m in block.modules() if isinstance(m, nn.Conv2d)}
         convs = [c for c in convs if c not in fresh]
         block.grow_()
@@ -125,10 +126,11 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     return folded, grown
 
 
-def _new_modules(net: nn.Module, extra_convs: int) -> list[nn.Module]:
+def _new_modules(net: nn.Module, extra_convs: int, file_has_head: bool) -> list[nn.Module]:
     """The modules of ``net`` that account for ``extra_convs`` convolutions the file lacks.
 
-    Candidates are the refining head (``net.head``) and trailing bottleneck
+    Candidates are the refining head (``net.head``; its weights keep their
+    names in a file, having no BatchNorm to fold) and trailing bottleneck
     blocks (``net.deep``); each has a ``grow_`` method that makes it leave the
     network's output as it was.
     """
@@ -137,7 +139,7 @@ def _new_modules(net: nn.Module, extra_convs: int) -> list[nn.Module]:
 
     found: list[nn.Module] = []
     head = getattr(net, "head", None)
-    if head is not None and 0 < convs(head) <= extra_convs:
+    if head is not None and not file_has_head:
         found.append(head)
         extra_convs -= convs(head)
     deep = list(getattr(net, "deep", []))
