@@ -115,8 +115,9 @@ class Mixer:
     GROUP_WEIGHTS = {"musdb": 0.5, "pjs": 0.2, "mir1k": 0.3}
 
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
-                 semitones: float = 2.0, mono: float = 0.0):
+                 semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None):
         self.p, self.length, self.channels = pools, length, channels
+        self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono = varispeed, semitones, mono
         self.rng = np.random.default_rng(seed)
 
@@ -160,7 +161,7 @@ class Mixer:
         # Draw a corpus first, then a clip: MIR-1K has most clips but is amateur and
         # band-limited, so it must not dominate the professionally mixed songs.
         groups = sorted(set(pool.groups))
-        w = np.array([self.GROUP_WEIGHTS.get(g, 1.0) for g in groups])
+        w = np.array([self.weights.get(g, 1.0) for g in groups])
         g = groups[self.rng.choice(len(groups), p=w / w.sum())]
         members = [i for i, x in enumerate(pool.groups) if x == g]
         i = members[self.rng.integers(len(members))]

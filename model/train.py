@@ -73,6 +73,23 @@ def chunk_sdr_loss(err: torch.Tensor, mix: torch.Tensor, valid: torch.Tensor, ch
     return 10 * torch.log10((e + 10 ** (floor_db / 10) * x + tiny) / (x + tiny)).mean()
 
 
+def corpus_weights(text: str) -> dict[str, float]:
+    """``musdb=0.8,pjs=0.1`` -> ``{"musdb": 0.8, "pjs": 0.1}``, for ``--corpora``."""
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() not in Mixer.GROUP_WEIGHTS:
+            raise argparse.ArgumentTypeError(f"unknown corpus {name.strip()!r} in {text!r}: "
+                                             f"use {', '.join(Mixer.GROUP_WEIGHTS)}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not NAME=WEIGHT") from None
+        if not out[name.strip()] >= 0:
+            raise argparse.ArgumentTypeError(f"weight of {name.strip()} must not be negative, got {value}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
@@ -91,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
+    ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
+                    help="how often each corpus is drawn, relative (default: musdb=0.5,pjs=0.2,mir1k=0.3)")
     ap.add_argument("--data", type=Path, default=default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("cache"))
     ap.add_argument("--out", type=Path, required=True)
@@ -123,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     pools = load_pools(args.data, sr, ch, cache_dir=args.cache)
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
-    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono)
+    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono, weights=args.corpora)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

@@ -74,3 +74,13 @@ def test_mono_examples_have_equal_channels():
     np.testing.assert_array_equal(a[:, 0], a[:, 1])
     v, a, _ = Mixer(pools, LENGTH, 2, seed=1, mono=0.0).batch(4)
     assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3
+
+
+def test_corpus_weights_choose_how_often_each_corpus_is_drawn():
+    pools = tone_pools(330.0, limited=False, seconds=1.0)
+    pools.vocals.add(pools.vocals.clips[0] * 0, True, "mir1k")  # a second corpus, told apart by its limit flag
+    drawn = lambda m: [m._pick(pools.vocals)[1] for _ in range(400)]
+    assert not any(drawn(Mixer(pools, LENGTH, 2, seed=2, weights={"mir1k": 0.0})))
+    assert all(drawn(Mixer(pools, LENGTH, 2, seed=2, weights={"musdb": 0.0})))
+    share = np.mean(drawn(Mixer(pools, LENGTH, 2, seed=2)))  # the defaults: musdb 0.5, mir1k 0.3
+    assert 0.3 < share < 0.45

@@ -227,3 +227,13 @@ def test_training_starts_from_an_onnx_file_resumes_and_exports(tmp_path):
     model = OnnxModel(out / "midside.onnx")
     mask = model.mask(np.ones((2, 64, 1025), np.complex64))
     assert mask.shape == (2, 64, 1025) and np.all((mask >= 0) & (mask <= 1))
+
+
+def test_corpora_option_reads_weights_and_refuses_unknown_names():
+    import argparse
+    from acapella.model.train import corpus_weights
+
+    assert corpus_weights("musdb=0.8,pjs=0.1") == {"musdb": 0.8, "pjs": 0.1}
+    for bad in ("musdb18=1", "musdb=high", "pjs=-1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            corpus_weights(bad)
