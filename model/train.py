@@ -77,16 +77,17 @@ def corpus_weights(text: str) -> dict[str, float]:
     """``musdb=0.8,pjs=0.1`` -> ``{"musdb": 0.8, "pjs": 0.1}``, for ``--corpora``."""
     out = {}
     for part in text.split(","):
-        name, _, value = part.partition("=")
-        if name.strip() not in Mixer.GROUP_WEIGHTS:
-            raise argparse.ArgumentTypeError(f"unknown corpus {name.strip()!r} in {text!r}: "
-                                             f"use {', '.join(Mixer.GROUP_WEIGHTS)}")
+        name, _, value = (p.strip() for p in part.partition("="))
+        if name not in Mixer.GROUP_WEIGHTS:
+            raise argparse.ArgumentTypeError(f"unknown corpus {name!r} in {text!r}: use {', '.join(Mixer.GROUP_WEIGHTS)}")
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not NAME=WEIGHT") from None
-        if not out[name.strip()] >= 0:
-            raise argparse.ArgumentTypeError(f"weight of {name.strip()} must not be negative, got {value}")
+        if not out[name] >= 0:
+            raise argparse.ArgumentTypeError(f"weight of {name} must not be negative, got {value}")
+    if not sum(dict(Mixer.GROUP_WEIGHTS, **out).values()) > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} leaves every corpus at weight 0: give one a positive weight")
     return out
 
 
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
-                    help="how often each corpus is drawn, relative (default: musdb=0.5,pjs=0.2,mir1k=0.3)")
+                    help="how often each corpus is drawn, relative (default: "
+                         + ",".join(f"{k}={v}" for k, v in Mixer.GROUP_WEIGHTS.items()) + ")")
     ap.add_argument("--data", type=Path, default=default_data_root())
     ap.add_argument("--cache", type=Path, default=Path("cache"))
     ap.add_argument("--out", type=Path, required=True)

@@ -234,6 +234,6 @@ def test_corpora_option_reads_weights_and_refuses_unknown_names():
     from acapella.model.train import corpus_weights
 
     assert corpus_weights("musdb=0.8,pjs=0.1") == {"musdb": 0.8, "pjs": 0.1}
-    for bad in ("musdb18=1", "musdb=high", "pjs=-1"):
+    for bad in ("musdb18=1", "musdb=high", "pjs=-1", "musdb=0,pjs=0,mir1k=0"):
         with pytest.raises(argparse.ArgumentTypeError):
             corpus_weights(bad)
