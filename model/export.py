@@ -77,9 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), required=True)
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--weights", choices=["ema", "last"], default="ema",
+                    help="a checkpoint of a run with --ema holds both: the moving average (default) or the last step's")
     args = ap.parse_args(argv)
+    if not args.checkpoint.is_file():
+        ap.error(f"--checkpoint {args.checkpoint}: no such file; give the checkpoint.pt of a training run")
     net = networks.build(args.model)
-    net.load_state_dict(torch.load(args.checkpoint, weights_only=False)["net"])
+    state = torch.load(args.checkpoint, weights_only=False)
+    if args.weights == "ema" and "ema" in state:
+        # AveragedModel's state: the network's under "module.", plus its update count.
+        state = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    else:
+        state = state["net"]
+    net.load_state_dict(state)
     print(export(args.model, net, args.out))
     return 0
 

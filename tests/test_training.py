@@ -237,3 +237,37 @@ def test_corpora_option_reads_weights_and_refuses_unknown_names():
     for bad in ("musdb18=1", "musdb=high", "pjs=-1", "musdb=0,pjs=0,mir1k=0"):
         with pytest.raises(argparse.ArgumentTypeError):
             corpus_weights(bad)
+
+
+def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
+    from acapella.model import export, train
+    from acapella.models import OnnxModel
+
+    _tiny_data(tmp_path / "data")
+    out = tmp_path / "run"
+    common = ["--model", "default", "--batch", "2", "--frames", "64", "--loss", "sdr", "--lr", "1e-2",
+              "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    assert train.main(common + ["--steps", "2"]) == 0
+    with pytest.raises(SystemExit):  # its checkpoint holds no average to resume
+        train.main(common + ["--steps", "3", "--resume", "--ema", "0.5"])
+    for bad in ("1", "0", "-0.1"):
+        with pytest.raises(SystemExit):
+            train.main(common + ["--steps", "1", "--ema", bad])
+
+    out = tmp_path / "ema"
+    common[-1] = str(out)
+    assert train.main(common + ["--steps", "2", "--ema", "0.5"]) == 0
+    assert train.main(common + ["--steps", "4", "--resume", "--ema", "0.5"]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4 and int(state["ema"]["n_averaged"]) == 4
+    last, avg = state["net"], {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
+    # The average trails the weights: at a high rate four steps apart they differ.
+    assert max(float((last[k].float() - avg[k].float()).abs().max()) for k in last) > 1e-4
+
+    spec = np.random.default_rng(0).standard_normal((2, 64, 1025)).astype(np.float32) * (1 + 1j)
+    run_file = OnnxModel(out / "default.onnx").mask(spec)
+    for weights, same in (("ema", True), ("last", False)):
+        path = tmp_path / f"{weights}.onnx"
+        assert export.main(["--model", "default", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(path),
+                            "--weights", weights]) == 0
+        assert np.allclose(OnnxModel(path).mask(spec), run_file, atol=1e-6) == same
