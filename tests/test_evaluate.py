@@ -198,3 +198,22 @@ def test_validation_sets() -> None:
     assert musdb.select(list_songs(data / musdb.folder)) == sorted(musdb.songs)
     mir = VALIDATION_SETS["mir1k-valid"]
     assert len(mir.select(list_songs(data / mir.folder))) > 0
+
+
+def test_paired_change_reads_per_song_differences():
+    from acapella.evaluate import paired_change
+
+    def res(songs):
+        return {"songs": {name: {"vocals": {"sdr_v4": v, "sdr_global": g}, "seconds": 7.0}
+                          for name, (v, g) in songs.items()}}
+
+    new = res({"a": (5.0, 4.0), "b": (3.0, float("nan")), "c": (6.0, 6.0), "only new": (1.0, 1.0)})
+    old = res({"a": (4.0, 4.5), "b": (3.5, 2.0), "c": (4.0, 5.5), "only old": (9.0, 9.0)})
+    change = paired_change(new, old)
+    v4 = change["vocals"]["sdr_v4"]  # differences 1.0, -0.5, 2.0
+    assert v4["songs"] == 3 and v4["better"] == 2
+    assert v4["mean"] == pytest.approx(2.5 / 3, abs=1e-4)
+    assert v4["stderr"] == pytest.approx(np.std([1.0, -0.5, 2.0], ddof=1) / math.sqrt(3), abs=1e-4)
+    glob = change["vocals"]["sdr_global"]  # b's NaN is left out: -0.5, 0.5
+    assert glob == {"mean": 0.0, "stderr": 0.5, "better": 1, "songs": 2}
+    assert "seconds" not in change
