@@ -255,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
                      "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out)}}
             if ema is not None:
                 saved["ema"] = ema.state_dict()
-            torch.save(saved, ckpt)
+            # Written aside and renamed: a run stopped mid-save keeps its previous checkpoint.
+            torch.save(saved, ckpt.with_suffix(".pt.partial"))
+            ckpt.with_suffix(".pt.partial").replace(ckpt)
             last_ckpt = time.time()
 
     onnx_path = export(args.model, ema.module if ema is not None else net, args.out / f"{args.model}.onnx")
