@@ -11,7 +11,9 @@ from ../shared/data next to the repository (or from DATA_FOLDER when given).
 figure moved, song by song (mean change, its standard error, songs improved):
 with a dozen songs the medians alone move by tenths of a dB on noise.
 ``--mixture-baseline`` scores the unseparated mixture as both stems: the floor a
-separator has to beat, and it needs no model. Needs acapella importable
+separator has to beat, and it needs no model. ``--oracle`` scores the best mask
+that a network could give with ``--model``'s STFT (``--oracle N_FFT,HOP`` for
+another STFT), from the true stems: the ceiling of masking with that STFT. Needs acapella importable
 (``pip install -e .``).
 """
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--mixture-baseline", action="store_true", help="score the mixture itself, no model"
     )
+    p.add_argument("--oracle", nargs="?", const="model", metavar="N_FFT,HOP",
+                   help="score the ideal mask from the true stems, with --model's STFT or this one")
     p.add_argument("--against", metavar="MODEL", help="compare with MODEL on the same songs, song by song")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
@@ -70,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--record needs --set and a model")
     if args.against and args.mixture_baseline:
         p.error("--against compares two models; drop --mixture-baseline")
+    if args.oracle and (args.mixture_baseline or args.record):
+        p.error("--oracle scores no model: drop --mixture-baseline and --record")
 
     if args.set:
         vset = VALIDATION_SETS[args.set]
@@ -90,6 +96,25 @@ def main(argv: list[str] | None = None) -> int:
         def separate(mix, sr):
             return {"vocals": mix, "accompaniment": mix}
 
+    elif args.oracle:
+        from acapella.evaluate import oracle_mask
+
+        if args.oracle == "model":
+            from acapella.models import OnnxModel
+
+            m = OnnxModel(args.model)
+            n_fft, hop = m.n_fft, m.hop
+        else:
+            try:
+                n_fft, hop = (int(v) for v in args.oracle.split(","))
+            except ValueError:
+                p.error(f"--oracle {args.oracle!r}: give N_FFT,HOP, for example 4096,1024")
+        label = f"oracle mask, n_fft {n_fft}, hop {hop}"
+        try:
+            separate = oracle_mask(n_fft, hop)
+        except ValueError as e:
+            p.error(f"--oracle {args.oracle}: {e}")
+
     else:
         from acapella import Separator
 
@@ -98,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{label} on {folder}")
     print(f"{'song':48s} {'voc v4':>8} {'acc v4':>8} {'voc glob':>8} {'acc glob':>8} {'sep s':>7}")
-    results = evaluate_folder(separate, folder, songs=songs, progress=_print_row)
+    results = evaluate_folder(separate, folder, songs=songs, progress=_print_row,
+                              with_references=bool(args.oracle))
 
     agg = results["aggregate"]
     n = len(results["songs"])
@@ -128,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         meta = {
-            "model": None if args.mixture_baseline else args.model,
+            "model": None if args.mixture_baseline or args.oracle else args.model,
             "mixture_baseline": args.mixture_baseline,
+            "oracle": label if args.oracle else None,
             "set": args.set,
             "folder": str(folder),
         }

@@ -231,6 +231,7 @@ def evaluate_folder(
     songs: Iterable[str] | None = None,
     window_s: float = 1.0,
     progress: Callable[[str, dict], None] | None = None,
+    with_references: bool = False,
 ) -> dict:
     """Separate and score every song of ``folder``, one song in memory at a time.
 
@@ -238,7 +239,10 @@ def evaluate_folder(
     format soundfile reads; sample aligned, same length and rate). The mixture
     is their sum, as float32 (samples, channels), and
     ``separate_fn(mixture, sample_rate)`` must return
-    ``{"vocals": ..., "accompaniment": ...}`` shaped like the mixture.
+    ``{"vocals": ..., "accompaniment": ...}`` shaped like the mixture. With
+    ``with_references=True`` it is called as ``separate_fn(mixture, sample_rate,
+    references)``, ``references`` the true stems stacked (2, samples, channels),
+    for oracle estimates such as `oracle_mask`.
 
     Returns ``{"songs": {name: per_song}, "aggregate": {stem: ...}}`` where
     per_song is ``{"vocals": {"sdr_v4", "sdr_global"}, "accompaniment": {...},
@@ -279,7 +283,9 @@ def evaluate_folder(
         mixture = refs[0] + refs[1]
 
         start = time.perf_counter()
-        out = separate_fn(mixture.copy(), rates[0])  # copy: a separator may work in place
+        # copy: a separator may work in place
+        args = (mixture.copy(), rates[0]) + ((np.stack(refs),) if with_references else ())
+        out = separate_fn(*args)
         elapsed = time.perf_counter() - start
         ests = [_as_layout(out[stem], mixture, f"{name}: {stem} estimate") for stem in STEMS]
 
@@ -308,6 +314,34 @@ def evaluate_folder(
             "sdr_global": float(np.mean(glob)),
         }
     return {"songs": per_song, "aggregate": aggregate}
+
+
+def oracle_mask(n_fft: int, hop: int) -> Callable[[np.ndarray, int, np.ndarray], dict]:
+    """An oracle for `evaluate_folder(..., with_references=True)`: the best mask a mask model can give.
+
+    Per channel and STFT bin it takes the real mask in [0, 1] that brings the
+    masked mixture closest to the true vocals (the phase-sensitive mask,
+    ``Re(V X*) / |X|^2``, clipped), with the engine's own STFT (`acapella.transforms.STFT`)
+    at the song's rate; the accompaniment is the rest of the mixture, as in the
+    engine. Its scores bound what a network that masks with this STFT can reach.
+
+    Example::
+
+        >>> res = evaluate_folder(oracle_mask(2048, 1024), "../shared/data/musdb7-train",
+        ...                       songs=["ANiMAL - Rockshow"], with_references=True)  # doctest: +SKIP
+    """
+    from acapella.transforms import STFT
+
+    stft = STFT(n_fft, hop)
+
+    def separate(mixture: np.ndarray, sample_rate: int, references: np.ndarray) -> dict:
+        x = stft.forward(mixture.T)
+        v = stft.forward(references[0].T)
+        mask = np.clip(np.real(v * np.conj(x)) / np.maximum(np.abs(x) ** 2, 1e-12), 0.0, 1.0)
+        vocals = stft.inverse(mask * x, mixture.shape[0]).T
+        return {"vocals": vocals, "accompaniment": mixture - vocals}
+
+    return separate
 
 
 def paired_change(results: Mapping, baseline: Mapping) -> dict:
