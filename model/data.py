@@ -3,7 +3,8 @@
 Each training example is built fresh: vocals of one clip over an accompaniment
 from another (or one remixed from the drums, bass and other of three songs),
 with random gains, offsets, panning, channel swaps, EQ and (optionally) speed
-changes that shift pitch and tempo together. The mixture is always
+changes that shift pitch and tempo together, and vocal effects (reverb, delay,
+chorus, compression) of the kind a produced song puts on its voice. The mixture is always
 the sum of the very stems used as targets, so it stays exact.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from pedalboard import Resample
+from pedalboard import Chorus, Compressor, Delay, Pedalboard, Resample, Reverb
 from pedalboard.io import StreamResampler
 
 from acapella.evaluate import is_validation_clip
@@ -115,10 +116,12 @@ class Mixer:
     GROUP_WEIGHTS = {"musdb": 0.5, "pjs": 0.2, "mir1k": 0.3}
 
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
-                 semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None):
+                 semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
+                 sample_rate: int = 44100):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
-        self.varispeed, self.semitones, self.mono = varispeed, semitones, mono
+        self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
+        self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
     def _crop(self, clip: np.ndarray, length: int | None = None) -> np.ndarray:
@@ -157,6 +160,22 @@ class Mixer:
             x = x[::-1]
         return np.ascontiguousarray(x)
 
+    def _vocal_effects(self, v: np.ndarray) -> np.ndarray:
+        """A random reverb, sometimes with delay, chorus or compression: produced songs wet
+        their vocals, while PJS and MIR-1K were sung dry. The target is the wet voice,
+        as in MUSDB's stems."""
+        u = self.rng.uniform
+        chain = []
+        if self.rng.random() < 0.3:
+            chain.append(Compressor(threshold_db=u(-30, -10), ratio=u(2, 6), attack_ms=u(2, 20), release_ms=u(50, 300)))
+        if self.rng.random() < 0.3:
+            chain.append(Chorus(rate_hz=u(0.3, 2.0), depth=u(0.05, 0.3), mix=u(0.1, 0.4)))
+        if self.rng.random() < 0.3:
+            chain.append(Delay(delay_seconds=u(0.08, 0.5), feedback=u(0.05, 0.4), mix=u(0.05, 0.25)))
+        chain.append(Reverb(room_size=u(0.1, 0.9), damping=u(0.2, 0.8), wet_level=u(0.05, 0.35),
+                            dry_level=u(0.7, 1.0), width=u(0.3, 1.0)))
+        return Pedalboard(chain)(v, self.sample_rate).astype(np.float32)
+
     def _pick(self, pool: Pool):
         # Draw a corpus first, then a clip: MIR-1K has most clips but is amateur and
         # band-limited, so it must not dominate the professionally mixed songs.
@@ -173,6 +192,8 @@ class Mixer:
     def example(self):
         r = self.rng.random()
         v, v_lim = self._pick(self.p.vocals)
+        if self.effects and self.rng.random() < self.effects:
+            v = self._vocal_effects(v)
         if r < 0.4 and self.p.drums.clips:
             parts = [self._pick(pool)[0] * self._db(-6, 3) for pool in (self.p.drums, self.p.bass, self.p.other)]
             a, a_lim = sum(parts), False

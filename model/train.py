@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="probability that a stem is sped up or slowed down (up to 2 semitones, pitch and tempo)")
     ap.add_argument("--mono", type=float, default=0.0,
                     help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
+    ap.add_argument("--effects", type=float, default=0.0,
+                    help="probability that the vocals get a random reverb (sometimes delay, chorus, compression)")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
@@ -151,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     pools = load_pools(args.data, sr, ch, cache_dir=args.cache)
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
-    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono, weights=args.corpora)
+    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono, weights=args.corpora,
+                  effects=args.effects, sample_rate=sr)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

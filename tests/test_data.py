@@ -84,3 +84,29 @@ def test_corpus_weights_choose_how_often_each_corpus_is_drawn():
     assert all(drawn(Mixer(pools, LENGTH, 2, seed=2, weights={"musdb": 0.0})))
     share = np.mean(drawn(Mixer(pools, LENGTH, 2, seed=2)))  # the defaults: musdb 0.5, mir1k 0.3
     assert 0.3 < share < 0.45
+
+
+def burst_pools(seconds: float = 0.2) -> Pools:
+    t = np.arange(int(seconds * SR)) / SR
+    burst = (np.sin(2 * np.pi * 330.0 * t) * np.hanning(t.size)).astype(np.float32)[None]
+    one = lambda: Pool([burst.copy()], [False], ["musdb"])
+    return Pools(one(), one(), Pool(), Pool(), Pool())
+
+
+def sounding_seconds(x: np.ndarray) -> float:
+    loud = np.flatnonzero(np.abs(x).max(axis=0) > 1e-4 * np.abs(x).max())
+    return (loud[-1] - loud[0]) / SR
+
+
+def test_vocal_effects_add_a_tail():
+    # a 0.2 s burst of voice: dry, it sounds for 0.2 s; through a reverb (or delay) it rings on,
+    # unless the crop ends first
+    dry = Mixer(burst_pools(), LENGTH, 2, seed=4, effects=0.0).batch(12)[0]
+    wet = Mixer(burst_pools(), LENGTH, 2, seed=4, effects=1.0).batch(12)[0]
+    dry, wet = [x for x in dry if np.abs(x).max() > 0], [x for x in wet if np.abs(x).max() > 0]
+    assert dry and wet and all(np.isfinite(x).all() for x in wet)
+    assert max(sounding_seconds(x) for x in dry) <= 0.2
+    assert np.median([sounding_seconds(x) for x in wet]) > 0.4
+    # without effects the draws are those of a mixer that never had the option
+    np.testing.assert_array_equal(Mixer(burst_pools(), LENGTH, 2, seed=4).batch(3)[0],
+                                  Mixer(burst_pools(), LENGTH, 2, seed=4, effects=0.0).batch(3)[0])
