@@ -2,6 +2,10 @@
 
     python -m acapella.model.export --model default --checkpoint runs/default/checkpoint.pt --out model/default.onnx
 
+Several checkpoints are averaged parameter by parameter (a "model soup"): runs
+fine-tuned from the same model stay in one basin, and their mean is often
+better than each of them.
+
 The STFT settings and the network's receptive field go into the file's metadata
 (key ``acapella``), so an ONNX file is all the engine needs.
 """
@@ -72,24 +76,40 @@ def export(name: str, net: torch.nn.Module, path: Path, fold: bool = True) -> Pa
     return path
 
 
+def load_weights(checkpoint: Path, weights: str = "ema") -> dict[str, torch.Tensor]:
+    """The network's state dict from a training checkpoint: its moving average or its last step's."""
+    state = torch.load(checkpoint, weights_only=False)
+    if weights == "ema" and "ema" in state:
+        # AveragedModel's state: the network's under "module.", plus its update count.
+        return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    return state["net"]
+
+
+def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The parameter-wise mean of several state dicts of one network; integer counters are taken from the first."""
+    if any(s.keys() != states[0].keys() for s in states[1:]):
+        raise ValueError("the checkpoints hold different networks; average only runs of one --model")
+    return {k: (torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v)
+            for k, v in states[0].items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.export", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), required=True)
-    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True, nargs="+",
+                    help="a run's checkpoint.pt; several are averaged weight by weight (runs fine-tuned from one model)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--weights", choices=["ema", "last"], default="ema",
                     help="a checkpoint of a run with --ema holds both: the moving average (default) or the last step's")
     args = ap.parse_args(argv)
-    if not args.checkpoint.is_file():
-        ap.error(f"--checkpoint {args.checkpoint}: no such file; give the checkpoint.pt of a training run")
+    for path in args.checkpoint:
+        if not path.is_file():
+            ap.error(f"--checkpoint {path}: no such file; give the checkpoint.pt of a training run")
     net = networks.build(args.model)
-    state = torch.load(args.checkpoint, weights_only=False)
-    if args.weights == "ema" and "ema" in state:
-        # AveragedModel's state: the network's under "module.", plus its update count.
-        state = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    else:
-        state = state["net"]
-    net.load_state_dict(state)
+    try:
+        net.load_state_dict(average_weights([load_weights(path, args.weights) for path in args.checkpoint]))
+    except (ValueError, RuntimeError) as exc:
+        ap.error(f"--checkpoint {' '.join(map(str, args.checkpoint))}: {str(exc).splitlines()[0]}")
     print(export(args.model, net, args.out))
     return 0
 

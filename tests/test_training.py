@@ -271,3 +271,18 @@ def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
         assert export.main(["--model", "default", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(path),
                             "--weights", weights]) == 0
         assert np.allclose(OnnxModel(path).mask(spec), run_file, atol=1e-6) == same
+
+    # Several checkpoints: their weights are averaged; one checkpoint twice is that checkpoint.
+    plain = tmp_path / "run" / "checkpoint.pt"
+    twice, soup = tmp_path / "twice.onnx", tmp_path / "soup.onnx"
+    ema_ckpt = out / "checkpoint.pt"
+    assert export.main(["--model", "default", "--checkpoint", str(ema_ckpt), str(ema_ckpt), "--out", str(twice)]) == 0
+    assert np.allclose(OnnxModel(twice).mask(spec), run_file, atol=1e-6)
+    a, b = export.load_weights(plain), export.load_weights(ema_ckpt)
+    mean = export.average_weights([a, b])
+    key = next(k for k in a if k.endswith("weight") and not torch.equal(a[k], b[k]))
+    assert torch.allclose(mean[key], (a[key] + b[key]) / 2)
+    assert export.main(["--model", "default", "--checkpoint", str(plain), str(ema_ckpt), "--out", str(soup)]) == 0
+    assert not np.allclose(OnnxModel(soup).mask(spec), run_file, atol=1e-4)
+    with pytest.raises(SystemExit):  # one of the files is not there
+        export.main(["--model", "default", "--checkpoint", str(plain), str(tmp_path / "none.pt"), "--out", str(soup)])
