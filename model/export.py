@@ -2,9 +2,9 @@
 
     python -m acapella.model.export --model default --checkpoint runs/default/checkpoint.pt --out model/default.onnx
 
-Several checkpoints are averaged parameter by parameter (a "model soup"): runs
-fine-tuned from the same model stay in one basin, and their mean is often
-better than each of them.
+Several checkpoints are averaged parameter by parameter (a "model soup"), which
+makes sense only for runs fine-tuned from one model; the model card records how
+such averages measured.
 
 The STFT settings and the network's receptive field go into the file's metadata
 (key ``acapella``), so an ONNX file is all the engine needs.
