@@ -2,6 +2,7 @@
 
 Each training example is built fresh: vocals of one clip over an accompaniment
 from another (or one remixed from the drums, bass and other of three songs),
+or, with probability `paired`, one real song's own stems, aligned,
 with random gains, offsets, panning, channel swaps, EQ and (optionally) speed
 changes that shift pitch and tempo together, and vocal effects (reverb, delay,
 chorus, compression) of the kind a produced song puts on its voice. The mixture is always
@@ -117,46 +118,56 @@ class Mixer:
 
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
-                 sample_rate: int = 44100):
+                 sample_rate: int = 44100, paired: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
+        self.paired = paired
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
-    def _crop(self, clip: np.ndarray, length: int | None = None) -> np.ndarray:
+    def _crop(self, clip: np.ndarray, length: int | None = None, start: float | None = None) -> np.ndarray:
+        """`length` samples of `clip`, zero-padded if shorter; `start` in [0, 1) picks the
+        offset (stems of one song share it), else it is drawn."""
         length = length or self.length
         n = clip.shape[1]
         out = np.zeros((clip.shape[0], length), dtype=np.float32)
+        span = abs(n - length) + 1
+        s = self.rng.integers(0, span) if start is None else int(start * span)
         if n >= length:
-            s = self.rng.integers(0, n - length + 1)
             out[:] = clip[:, s:s + length]
         else:
-            s = self.rng.integers(0, length - n + 1)
             out[:, s:s + n] = clip
         return out
 
-    def _segment(self, clip: np.ndarray, limited: bool) -> np.ndarray:
-        """A crop, with probability `varispeed` played faster or slower (pitch and tempo together)."""
+    def _rate(self, limited: bool) -> float:
+        """A speed factor for varispeed, 1.0 for a plain crop."""
         if self.rng.random() >= self.varispeed:
-            return self._crop(clip)
+            return 1.0
         # Slowing a band-limited clip would pull its empty top band below the loss
         # cutoff and teach the network that voice never reaches there.
-        rate = 2.0 ** (self.rng.uniform(0.0 if limited else -self.semitones, self.semitones) / 12)
-        src = self._crop(clip, int(np.ceil(self.length * rate)) + 64)
+        return 2.0 ** (self.rng.uniform(0.0 if limited else -self.semitones, self.semitones) / 12)
+
+    def _segment(self, clip: np.ndarray, limited: bool, rate: float | None = None,
+                 start: float | None = None) -> np.ndarray:
+        """A crop, with probability `varispeed` played faster or slower (pitch and tempo together)."""
+        rate = self._rate(limited) if rate is None else rate
+        if rate == 1.0:
+            return self._crop(clip, start=start)
+        src = self._crop(clip, int(np.ceil(self.length * rate)) + 64, start=start)
         # 4-point Lagrange: 25x faster than windowed sinc, and transparent enough
         # for a training example whose target goes through the very same filter.
         rs = StreamResampler(44100 * rate, 44100, src.shape[0], Resample.Quality.Lagrange)
         out = np.concatenate([rs.process(src), rs.process(None)], axis=1)
         return np.ascontiguousarray(out[:, :self.length])
 
-    def _stereo(self, x: np.ndarray) -> np.ndarray:
+    def _stereo(self, x: np.ndarray, swap: bool | None = None) -> np.ndarray:
         if self.channels == 1:
             return x
         if x.shape[0] == 1:  # mono source: random pan
             g = self.rng.uniform(0.6, 1.0, size=(2, 1)).astype(np.float32)
             return x * g
-        if self.rng.random() < 0.5:
+        if self.rng.random() < 0.5 if swap is None else swap:
             x = x[::-1]
         return np.ascontiguousarray(x)
 
@@ -176,29 +187,69 @@ class Mixer:
                             dry_level=u(0.7, 1.0), width=u(0.3, 1.0)))
         return Pedalboard(chain)(v, self.sample_rate).astype(np.float32)
 
-    def _pick(self, pool: Pool):
+    def _group(self, groups: list[str]) -> str:
         # Draw a corpus first, then a clip: MIR-1K has most clips but is amateur and
         # band-limited, so it must not dominate the professionally mixed songs.
-        groups = sorted(set(pool.groups))
+        groups = sorted(set(groups))
         w = np.array([self.weights.get(g, 1.0) for g in groups])
-        g = groups[self.rng.choice(len(groups), p=w / w.sum())]
+        return groups[self.rng.choice(len(groups), p=w / w.sum())]
+
+    def _pick(self, pool: Pool):
+        g = self._group(pool.groups)
         members = [i for i, x in enumerate(pool.groups) if x == g]
         i = members[self.rng.integers(len(members))]
         return self._stereo(self._segment(pool.clips[i], pool.limited[i])), pool.limited[i]
+
+    def _song(self):
+        """The vocals and accompaniment of one real song, cropped at the same place, sped
+        and swapped alike: the voice in time and in tune with its own band, which a
+        mix of two songs never is. A MUSDB accompaniment is sometimes rebuilt from the
+        song's own drums, bass and other at new gains."""
+        g = self._group([x for x in self.p.vocals.groups if x in self.p.accompaniment.groups])
+
+        def members(pool: Pool) -> list[int]:
+            return [i for i, x in enumerate(pool.groups) if x == g]
+
+        # Each pool lists a corpus' clips in the same (sorted) order, so the k-th vocals
+        # and the k-th accompaniment of a corpus are one song.
+        vi, ai = members(self.p.vocals), members(self.p.accompaniment)
+        if len(vi) != len(ai):
+            raise ValueError(f"corpus {g} has {len(vi)} vocals but {len(ai)} accompaniments: "
+                             "paired examples need one of each per song")
+        k = self.rng.integers(len(vi))
+        limited = self.p.vocals.limited[vi[k]]
+        rate, start, swap = self._rate(limited), self.rng.random(), self.rng.random() < 0.5
+
+        def stem(pool: Pool, i: int) -> np.ndarray:
+            return self._stereo(self._segment(pool.clips[i], limited, rate, start), swap)
+
+        v = stem(self.p.vocals, vi[k])
+        parts = [self.p.drums, self.p.bass, self.p.other]
+        if self.rng.random() < 0.4 and all(len(members(p)) == len(vi) for p in parts):
+            a = sum(stem(p, members(p)[k]) * self._db(-6, 3) for p in parts)
+        else:
+            a = stem(self.p.accompaniment, ai[k])
+        return v, a, limited
 
     def _db(self, lo: float, hi: float) -> float:
         return float(10 ** (self.rng.uniform(lo, hi) / 20))
 
     def example(self):
-        r = self.rng.random()
-        v, v_lim = self._pick(self.p.vocals)
-        if self.effects and self.rng.random() < self.effects:
-            v = self._vocal_effects(v)
-        if r < 0.4 and self.p.drums.clips:
-            parts = [self._pick(pool)[0] * self._db(-6, 3) for pool in (self.p.drums, self.p.bass, self.p.other)]
-            a, a_lim = sum(parts), False
+        if self.paired and self.rng.random() < self.paired:
+            v, a, v_lim = self._song()
+            a_lim = v_lim
+            if self.effects and self.rng.random() < self.effects:
+                v = self._vocal_effects(v)
         else:
-            a, a_lim = self._pick(self.p.accompaniment)
+            r = self.rng.random()
+            v, v_lim = self._pick(self.p.vocals)
+            if self.effects and self.rng.random() < self.effects:
+                v = self._vocal_effects(v)
+            if r < 0.4 and self.p.drums.clips:
+                parts = [self._pick(pool)[0] * self._db(-6, 3) for pool in (self.p.drums, self.p.bass, self.p.other)]
+                a, a_lim = sum(parts), False
+            else:
+                a, a_lim = self._pick(self.p.accompaniment)
         v = v * self._db(-9, 3)
         a = a * self._db(-6, 3)
         if self.rng.random() < 0.05:

@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
     ap.add_argument("--effects", type=float, default=0.0,
                     help="probability that the vocals get a random reverb (sometimes delay, chorus, compression)")
+    ap.add_argument("--paired", type=float, default=0.0,
+                    help="probability that an example is one real song's own vocals and accompaniment, aligned, "
+                         "rather than a mix of two songs")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono, weights=args.corpora,
-                  effects=args.effects, sample_rate=sr)
+                  effects=args.effects, sample_rate=sr, paired=args.paired)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

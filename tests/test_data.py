@@ -110,3 +110,40 @@ def test_vocal_effects_add_a_tail():
     # without effects the draws are those of a mixer that never had the option
     np.testing.assert_array_equal(Mixer(burst_pools(), LENGTH, 2, seed=4).batch(3)[0],
                                   Mixer(burst_pools(), LENGTH, 2, seed=4, effects=0.0).batch(3)[0])
+
+
+def song_pools(songs: int = 4, seconds: float = 3.0) -> Pools:
+    """Stereo songs whose accompaniment (and each instrument) is the song's vocals played back:
+    a paired example then has accompaniment proportional to its vocals, a mix of two songs does not."""
+    rng = np.random.default_rng(0)
+    pools = Pools(Pool(), Pool(), Pool(), Pool(), Pool())
+    for _ in range(songs):
+        noise = rng.standard_normal((2, int(seconds * SR))).astype(np.float32)
+        for pool in (pools.vocals, pools.accompaniment, pools.drums, pools.bass, pools.other):
+            pool.add(noise.copy(), False, "musdb")
+    return pools
+
+
+def proportional(v: np.ndarray, a: np.ndarray) -> bool:
+    """a == g * v for one gain g (any sign): the stems of one song, cropped, sped and swapped alike."""
+    if np.abs(v).max() == 0:
+        return True  # an example with its vocals silenced on purpose
+    g = float((v * a).sum() / (v * v).sum())
+    return bool(np.abs(a - g * v).max() <= 1e-3 * np.abs(a).max())
+
+
+def test_paired_examples_keep_a_songs_stems_aligned():
+    paired = Mixer(song_pools(), LENGTH, 2, seed=6, varispeed=0.5, paired=1.0)
+    assert all(proportional(*paired.example()[:2]) for _ in range(30))
+    mixed = Mixer(song_pools(), LENGTH, 2, seed=6, varispeed=0.5, paired=0.0)
+    assert sum(proportional(*mixed.example()[:2]) for _ in range(30)) < 15
+    # without pairing the draws are those of a mixer that never had the option
+    np.testing.assert_array_equal(Mixer(song_pools(), LENGTH, 2, seed=7, varispeed=0.5).batch(3)[1],
+                                  Mixer(song_pools(), LENGTH, 2, seed=7, varispeed=0.5, paired=0.0).batch(3)[1])
+
+
+def test_paired_examples_need_one_accompaniment_per_song():
+    pools = song_pools()
+    pools.vocals.add(pools.vocals.clips[0], False, "musdb")
+    with pytest.raises(ValueError, match="5 vocals but 4 accompaniments"):
+        Mixer(pools, LENGTH, 2, seed=0, paired=1.0).example()
