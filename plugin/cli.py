@@ -18,6 +18,7 @@ from pathlib import Path
 from acapella import __version__
 from acapella.audio import STEMS, check_stems
 from acapella.files import AUDIO_EXTENSIONS, FORMATS
+from acapella.stream import CHUNK_SECONDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stems", default=",".join(STEMS), help="comma-separated stems to write (default: %(default)s)")
     s.add_argument("--format", default="wav", choices=list(FORMATS), help="output format (default: %(default)s)")
     s.add_argument("--model", default="default", help="bundled model name or .onnx path (see: acapella models)")
-    s.add_argument("--chunk-seconds", type=float, default=30.0, help="audio per network call (default: %(default)s)")
+    s.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, help="audio per network call (default: %(default)s)")
     s.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     s.add_argument("--force", action="store_true", help="overwrite existing outputs")
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")

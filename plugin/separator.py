@@ -11,7 +11,7 @@ from pedalboard.io import StreamResampler
 
 from acapella import audio as _audio
 from acapella.models import OnnxModel
-from acapella.stream import SpectralStream
+from acapella.stream import CHUNK_SECONDS, SpectralStream
 
 STEMS = _audio.STEMS
 
@@ -56,6 +56,7 @@ class Pipeline:
         per = model.channels
         groups = -(-channels // per)
         self.route = [min(g * per + j, channels - 1) for g in range(groups) for j in range(per)]
+        self._direct = self.route == list(range(channels))  # stereo into a stereo model: no copies
         self.resample = sample_rate != model.sample_rate
         delay = 0.0
         if self.resample:
@@ -87,12 +88,19 @@ class Pipeline:
     def _out(self, v: np.ndarray) -> np.ndarray:
         if self.resample and v.shape[1]:
             v = self._back.process(np.ascontiguousarray(v))
+        return self._regroup(v)
+
+    def _regroup(self, v: np.ndarray) -> np.ndarray:
+        """The model's channel groups back to the input's channels (doubled ones averaged)."""
+        if self._direct:
+            return v
         return self._gather @ v if v.shape[1] else np.zeros((self.channels, 0), np.float32)
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """(channels, n) float32 in; the vocal samples that became final out."""
         self.pushed += x.shape[1]
-        x = x[self.route]
+        if not self._direct:
+            x = x[self.route]
         if self.resample:
             x = self._there.process(np.ascontiguousarray(x))
         out = self._out(self.stream.push(x))
@@ -104,7 +112,7 @@ class Pipeline:
         if self.resample:
             head = self.stream.push(self._there.process(None))
             out = self._out(np.concatenate([head, self.stream.finish()], axis=1))
-            out = np.concatenate([out, self._gather @ self._back.process(None)], axis=1)
+            out = np.concatenate([out, self._regroup(self._back.process(None))], axis=1)
         else:
             out = self._out(self.stream.finish())
         want = self.pushed - self.emitted
@@ -136,7 +144,7 @@ class Separator:
     """
 
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None,
-                 chunk_seconds: float = 30.0):
+                 chunk_seconds: float = CHUNK_SECONDS):
         if not chunk_seconds > 0:
             raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
         self.model = OnnxModel(model, threads=threads)

@@ -18,6 +18,11 @@ import numpy as np
 
 from acapella.transforms import STFT
 
+# Default audio per network call. Each call re-runs the network's receptive field
+# (about 5 s) on both sides of its chunk: at 60 s that is 19% more network work than
+# one call on the whole song, at 30 s 37%; memory grows with the chunk.
+CHUNK_SECONDS = 60.0
+
 
 def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
@@ -72,10 +77,15 @@ class SpectralStream:
 
     def _cut_frames(self) -> None:
         s = self.stft
-        new = s.frames(self.inbuf)
-        if new.shape[1]:
-            self.spec = np.concatenate([self.spec, new], axis=1)
-            self.inbuf = self.inbuf[:, new.shape[1] * s.hop:]
+        n = s.count(self.inbuf.shape[1])
+        if n:
+            # The new frames go straight into the grown buffer: one copy, not two.
+            old = self.spec.shape[1]
+            spec = np.empty((self.channels, old + n, s.bins), dtype=np.complex64)
+            spec[:, :old] = self.spec
+            s.frames(self.inbuf, out=spec[:, old:])
+            self.spec = spec
+            self.inbuf = self.inbuf[:, n * s.hop:]
 
     def _window(self, chunk: int) -> np.ndarray:
         """Runs the network on the window for the chunk at `c0`; returns final vocal spectra."""

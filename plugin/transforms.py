@@ -9,8 +9,46 @@ squared windows overlap-add to a constant, which makes the round trip exact. The
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+# numpy's FFT runs on one core and releases the GIL; the network between two FFTs
+# uses every core, so the frames are cut into blocks shared out over threads. Small
+# blocks also keep each temporary in cache and in memory that malloc reuses.
+_WORKERS = max(1, min(os.cpu_count() or 1, 4))
+_BLOCK = 128  # frames
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The shared FFT threads, made again in a forked child, which inherits none of them."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(_WORKERS, thread_name_prefix="acapella-fft"))
+        return _pool[1]
+
+
+def _map_frames(fn, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[..., t, :] = fn(x[..., t, :]), block by block of frames, on threads when there are several."""
+    t = x.shape[-2]
+
+    def run(start: int) -> None:
+        s = slice(start, min(start + _BLOCK, t))
+        out[..., s, :] = fn(x[..., s, :])
+
+    starts = range(0, t, _BLOCK)
+    if len(starts) <= 1 or _WORKERS == 1:
+        for start in starts:
+            run(start)
+    else:
+        list(_executor().map(run, starts))
+    return out
 
 
 class STFT:
@@ -37,12 +75,22 @@ class STFT:
         # Sum of squared windows over the frames covering a sample: constant on the grid.
         self.norm = float(np.sum(self.window.reshape(-1, hop) ** 2, axis=0)[0])
 
-    def frames(self, x: np.ndarray) -> np.ndarray:
-        """Spectra of all whole frames in ``x`` (C, N), taken from x[:, 0] on: (C, T, bins)."""
+    def count(self, n: int) -> int:
+        """Whole frames in `n` samples, taken from the first one on."""
+        return (n - self.n_fft) // self.hop + 1 if n >= self.n_fft else 0
+
+    def frames(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Spectra of all whole frames in ``x`` (C, N), taken from x[:, 0] on: (C, T, bins).
+
+        `out`, if given, is a (C, T, bins) complex64 array to fill, such as the
+        tail of a longer buffer.
+        """
+        if out is None:
+            out = np.empty(x.shape[:-1] + (self.count(x.shape[-1]), self.bins), dtype=np.complex64)
         if x.shape[-1] < self.n_fft:
-            return np.zeros(x.shape[:-1] + (0, self.bins), dtype=np.complex64)
+            return out
         view = sliding_window_view(x, self.n_fft, axis=-1)[..., :: self.hop, :]
-        return np.fft.rfft(view * self.window, axis=-1).astype(np.complex64)
+        return _map_frames(lambda v: np.fft.rfft(v * self.window, axis=-1), view, out)
 
     def synthesis(self, spec: np.ndarray) -> np.ndarray:
         """Windowed inverse frames overlap-added: (C, T, bins) -> (C, (T - 1) * hop + n_fft).
@@ -50,7 +98,8 @@ class STFT:
         The result is not yet divided by `norm`, so consecutive calls can be added.
         """
         c, t, _ = spec.shape
-        frames = np.fft.irfft(spec, n=self.n_fft, axis=-1).astype(np.float32) * self.window
+        frames = np.empty(spec.shape[:-1] + (self.n_fft,), dtype=np.float32)
+        _map_frames(lambda v: np.fft.irfft(v, n=self.n_fft, axis=-1) * self.window, spec, frames)
         r = self.n_fft // self.hop
         out = np.zeros((c, t + r - 1, self.hop), dtype=np.float32)
         parts = frames.reshape(c, t, r, self.hop)
