@@ -1,6 +1,7 @@
 """End-to-end speed of `Separator` on 44.1 kHz stereo, as x realtime.
 
     python benchmarks/speed.py [--models default,acapellabot] [--seconds 240] [--runs 5] [--threads 2]
+                               [--chunks 60,30]
 
 Prints a table of medians over runs. Timings on shared machines are noisy, so
 each row also gives its ratio to a reference measured in the same run: one
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 from acapella import Separator
+from acapella.stream import CHUNK_SECONDS
 from acapella.transforms import STFT
 
 
@@ -34,6 +36,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rate", type=int, default=44100)
+    ap.add_argument("--chunks", default=f"{CHUNK_SECONDS:g}",
+                    help="comma-separated chunk_seconds to time each model at (default: the default chunk)")
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
@@ -42,16 +46,20 @@ def main() -> None:
     stft = STFT(2048, 512)
     ref = median_time(lambda: stft.inverse(stft.forward(audio), n), args.runs)
     rows = [("reference: STFT+iSTFT", ref, args.seconds / ref, 1.0)]
+    chunks = [float(c) for c in args.chunks.split(",")]
     for name in args.models.split(","):
-        sep = Separator(model=name, threads=args.threads)
-        sep.separate(audio[:, : args.rate], args.rate)  # warm-up
-        t = median_time(lambda: sep.separate(audio, args.rate), args.runs)
-        rows.append((f"{name} end to end", t, args.seconds / t, t / ref))
+        for chunk in chunks:
+            sep = Separator(model=name, threads=args.threads, chunk_seconds=chunk)
+            sep.separate(audio[:, : args.rate], args.rate)  # warm-up
+            t = median_time(lambda: sep.separate(audio, args.rate), args.runs)
+            label = f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else "")
+            rows.append((label, t, args.seconds / t, t / ref))
     print(f"{args.seconds:.0f} s of {args.rate} Hz stereo, {args.threads} onnxruntime threads, "
           f"median of {args.runs} runs")
-    print(f"{'what':28} {'seconds':>8} {'x realtime':>11} {'x reference':>12}")
+    width = max(28, *(len(r[0]) for r in rows))
+    print(f"{'what':{width}} {'seconds':>8} {'x realtime':>11} {'x reference':>12}")
     for what, t, rt, ratio in rows:
-        print(f"{what:28} {t:8.2f} {rt:11.1f} {ratio:12.1f}")
+        print(f"{what:{width}} {t:8.2f} {rt:11.1f} {ratio:12.1f}")
 
 
 if __name__ == "__main__":
