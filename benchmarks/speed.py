@@ -54,7 +54,7 @@ def main() -> None:
             t = median_time(lambda: sep.separate(audio, args.rate), args.runs)
             label = f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else "")
             rows.append((label, t, args.seconds / t, t / ref))
-    print(f"{args.seconds:.0f} s of {args.rate} Hz stereo, {args.threads} onnxruntime threads, "
+    print(f"{args.seconds:.0f} s of {args.rate} Hz stereo, {args.threads} threads, "
           f"median of {args.runs} runs")
     width = max(28, *(len(r[0]) for r in rows))
     print(f"{'what':{width}} {'seconds':>8} {'x realtime':>11} {'x reference':>12}")

@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", default="wav", choices=list(FORMATS), help="output format (default: %(default)s)")
     s.add_argument("--model", default="default", help="bundled model name or .onnx path (see: acapella models)")
     s.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, help="audio per network call (default: %(default)s)")
-    s.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    s.add_argument("--threads", type=int, default=None, help="threads for the network and the STFT (default: all cores)")
     s.add_argument("--force", action="store_true", help="overwrite existing outputs")
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
     s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")

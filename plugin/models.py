@@ -71,6 +71,7 @@ class OnnxModel:
 
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None):
         self.path = resolve(model)
+        self.threads = threads  # the engine's STFT keeps to them too
         opts = ort.SessionOptions()
         if threads is not None:
             if threads < 1:

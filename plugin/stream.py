@@ -42,7 +42,7 @@ class SpectralStream:
         if channels % model.channels:
             raise ValueError(f"{channels} channels do not group into the model's {model.channels}")
         self.model, self.channels = model, channels
-        self.stft = STFT(model.n_fft, model.hop)
+        self.stft = STFT(model.n_fft, model.hop, threads=model.threads)
         # Exact mode (full future context): chunks are multiples of the network's stride
         # product and every window starts on one, the alignment one-shot inference has,
         # so the output does not depend on the chunking. Low-latency mode gives that up.

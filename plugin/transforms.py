@@ -21,21 +21,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 # blocks also keep each temporary in cache and in memory that malloc reuses.
 _WORKERS = max(1, min(os.cpu_count() or 1, 4))
 _BLOCK = 128  # frames
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ThreadPoolExecutor:
-    """The shared FFT threads, made again in a forked child, which inherits none of them."""
-    global _pool
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """Shared FFT threads, by their number; made again in a forked child, which inherits none of them."""
     with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(_WORKERS, thread_name_prefix="acapella-fft"))
-        return _pool[1]
+        key = (os.getpid(), workers)
+        if key not in _pools:
+            _pools[key] = ThreadPoolExecutor(workers, thread_name_prefix="acapella-fft")
+        return _pools[key]
 
 
-def _map_frames(fn, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out[..., t, :] = fn(x[..., t, :]), block by block of frames, on threads when there are several."""
+def _map_frames(fn, x: np.ndarray, out: np.ndarray, workers: int) -> np.ndarray:
+    """out[..., t, :] = fn(x[..., t, :]), block by block of frames, on `workers` threads when there are several."""
     t = x.shape[-2]
 
     def run(start: int) -> None:
@@ -43,16 +43,19 @@ def _map_frames(fn, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         out[..., s, :] = fn(x[..., s, :])
 
     starts = range(0, t, _BLOCK)
-    if len(starts) <= 1 or _WORKERS == 1:
+    if len(starts) <= 1 or workers == 1:
         for start in starts:
             run(start)
     else:
-        list(_executor().map(run, starts))
+        list(_executor(workers).map(run, starts))
     return out
 
 
 class STFT:
     """Short-time Fourier transform with perfect reconstruction.
+
+    Long signals are transformed on up to `threads` threads (default: the
+    cores, at most 4).
 
     Example::
 
@@ -63,10 +66,13 @@ class STFT:
         True
     """
 
-    def __init__(self, n_fft: int, hop: int):
+    def __init__(self, n_fft: int, hop: int, threads: int | None = None):
         if n_fft % hop or n_fft // hop not in (2, 4):
             raise ValueError(f"hop {hop} must be n_fft / 2 or n_fft / 4 (n_fft {n_fft})")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         self.n_fft, self.hop = n_fft, hop
+        self.workers = min(threads, _WORKERS) if threads is not None else _WORKERS
         self.pad = n_fft - hop
         self.bins = n_fft // 2 + 1
         n = np.arange(n_fft)
@@ -90,7 +96,7 @@ class STFT:
         if x.shape[-1] < self.n_fft:
             return out
         view = sliding_window_view(x, self.n_fft, axis=-1)[..., :: self.hop, :]
-        return _map_frames(lambda v: np.fft.rfft(v * self.window, axis=-1), view, out)
+        return _map_frames(lambda v: np.fft.rfft(v * self.window, axis=-1), view, out, self.workers)
 
     def synthesis(self, spec: np.ndarray) -> np.ndarray:
         """Windowed inverse frames overlap-added: (C, T, bins) -> (C, (T - 1) * hop + n_fft).
@@ -99,7 +105,7 @@ class STFT:
         """
         c, t, _ = spec.shape
         frames = np.empty(spec.shape[:-1] + (self.n_fft,), dtype=np.float32)
-        _map_frames(lambda v: np.fft.irfft(v, n=self.n_fft, axis=-1) * self.window, spec, frames)
+        _map_frames(lambda v: np.fft.irfft(v, n=self.n_fft, axis=-1) * self.window, spec, frames, self.workers)
         r = self.n_fft // self.hop
         out = np.zeros((c, t + r - 1, self.hop), dtype=np.float32)
         parts = frames.reshape(c, t, r, self.hop)

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -127,6 +129,23 @@ def test_bad_options():
         Separator(chunk_seconds=0)
     with pytest.raises(ValueError, match="threads"):
         Separator(threads=0)
+
+
+def test_one_thread_keeps_the_stft_on_the_calling_thread():
+    # threads=1 is a promise about the whole engine, the STFT's thread pool included.
+    # A fresh interpreter, so that no other test's pool is there already.
+    code = """
+import threading
+import numpy as np
+from acapella import Separator
+x = np.random.default_rng(0).standard_normal((2, 44100 * 20)).astype(np.float32) * 0.1
+one = Separator(threads=1, chunk_seconds=10).separate(x, 44100)["vocals"]
+assert not [t.name for t in threading.enumerate() if t.name.startswith("acapella-fft")]
+two = Separator(threads=2, chunk_seconds=10).separate(x, 44100)["vocals"]
+assert [t.name for t in threading.enumerate() if t.name.startswith("acapella-fft")]
+assert np.max(np.abs(one - two)) < 1e-5, np.max(np.abs(one - two))
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_thread_safety(separator):

@@ -54,6 +54,16 @@ def test_long_signals_split_over_threads_give_the_plain_transform():
     assert np.linalg.norm(y - x) / np.linalg.norm(x) < 1e-5
 
 
+def test_thread_count_does_not_change_the_transform():
+    x = noise((2, 44100 * 6), seed=4)
+    spec = STFT(2048, 512).forward(x)
+    one = STFT(2048, 512, threads=1)
+    np.testing.assert_array_equal(one.forward(x), spec)
+    np.testing.assert_array_equal(one.inverse(spec, x.shape[1]), STFT(2048, 512).inverse(spec, x.shape[1]))
+    with pytest.raises(ValueError, match="threads"):
+        STFT(2048, 512, threads=0)
+
+
 def test_hop_must_divide_fft():
     for hop in (500, 2048, 256):
         with pytest.raises(ValueError, match="hop"):
