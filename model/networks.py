@@ -27,6 +27,9 @@ CONFIGS = {
     "deep": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     # "midside" with a full-resolution head that refines the mask along frequency; grown from a "midside" file.
     "refine": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
+    # "midside" with a layer fully connected across frequency at the bottleneck and after each
+    # decoder level (_FreqBlock); grown from a "midside" file.
+    "freq": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
 
@@ -123,6 +126,32 @@ class _Refine(nn.Module):
             self.c2.bias.zero_()
 
 
+class _FreqBlock(nn.Module):
+    """Residual two-layer perceptron across the frequency bins of one frame, shared by all channels.
+
+    A convolution sees a few neighbouring bins; a voice's harmonics and formants
+    span the band, which this sees whole at every level. Acting within one
+    frame, it adds nothing to the receptive field in time, which exact chunking
+    pays for. Plain matrices (not ``nn.Linear``) keep their names in the ONNX file.
+    """
+
+    def __init__(self, bins: int, hidden: int):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(bins, hidden) / bins ** 0.5)
+        self.b1 = nn.Parameter(torch.zeros(hidden))
+        self.w2 = nn.Parameter(torch.randn(hidden, bins) / hidden ** 0.5)
+        self.b2 = nn.Parameter(torch.zeros(bins))
+
+    def forward(self, x):
+        return x + torch.matmul(F.relu(torch.matmul(x, self.w1) + self.b1), self.w2) + self.b2
+
+    def grow_(self) -> None:
+        """Makes the block the identity."""
+        with torch.no_grad():
+            self.w2.zero_()
+            self.b2.zero_()
+
+
 class MaskUNet(nn.Module):
     """Stereo, full-band soft-mask U-Net (the default model).
 
@@ -135,11 +164,13 @@ class MaskUNet(nn.Module):
     where residual blocks see seconds of context at little cost in compute.
     ``blocks`` is the number of bottleneck blocks; each widens the receptive
     field, which exact chunking re-runs around every chunk (MODEL_CARD.md, run 6).
-    ``refine`` adds :class:`_Refine`, a full-resolution head along frequency.
+    ``refine`` adds :class:`_Refine`, a full-resolution head along frequency;
+    ``freq`` adds a :class:`_FreqBlock` at the bottleneck and after each
+    decoder level but the last.
     """
 
     def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),
-                 bins: int = 1024, blocks: int = 1, refine: bool = False):
+                 bins: int = 1024, blocks: int = 1, refine: bool = False, freq: bool = False):
         super().__init__()
         w = list(widths)
         self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
@@ -161,13 +192,16 @@ class MaskUNet(nn.Module):
         self.up.append(_Up(w[0] * 2, w[0]))
         self.out = nn.Conv2d(w[0] + features, channels, 1)
         self.head = _Refine(channels + features, channels) if refine else None
+        # Bins at the bottleneck, then after up.0 .. up.3; empty when off, so other networks' names stay as they were.
+        levels = [bins >> len(w)] + [bins >> k for k in range(len(w) - 1, 0, -1)] if freq else []
+        self.freq = nn.ModuleList(_FreqBlock(f, max(32, f // 8)) for f in levels)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         x, h, skips = self.encode(mag)
         for i, u in enumerate(self.up):
             h = u(h)
             if i < 4:
-                h = torch.cat([h, skips[3 - i]], dim=1)
+                h = torch.cat([self.freq[i + 1](h) if self.freq else h, skips[3 - i]], dim=1)
         return self.finish(self.out(torch.cat([h, x], dim=1)), x)
 
     def encode(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -181,6 +215,8 @@ class MaskUNet(nn.Module):
         h = self.mid(h)
         for b in self.deep:
             h = b(h)
+        if self.freq:
+            h = self.freq[0](h)
         return x, h, skips
 
     def finish(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -209,7 +245,7 @@ class FoldedUNet(nn.Module):
     def __init__(self, net: MaskUNet, fold: bool = True):
         super().__init__()
         self.in_mean, self.in_scale = net.in_mean, net.in_scale
-        self.down, self.mid, self.deep, self.head = net.down, net.mid, net.deep, net.head
+        self.down, self.mid, self.deep, self.head, self.freq = net.down, net.mid, net.deep, net.head, net.freq
         self.up = nn.ModuleList(nn.Conv2d(u.conv.in_channels, u.conv.out_channels, 3, padding=1) for u in net.up)
         w0, ch = net.up[-1].bn.num_features, net.out.out_channels
         self.w0 = w0
@@ -255,7 +291,8 @@ class FoldedUNet(nn.Module):
         for i, conv in enumerate(self.up):
             h = F.relu(conv(h))
             if i < 4:
-                h = torch.cat([F.pixel_shuffle(h, 2), skips[3 - i]], dim=1)
+                h = F.pixel_shuffle(h, 2)
+                h = torch.cat([self.freq[i + 1](h) if self.freq else h, skips[3 - i]], dim=1)
         return self.finish(F.pixel_shuffle(self.sub(h), 2) + self.xo(x), x)
 
 
@@ -303,6 +340,8 @@ def build(name: str) -> nn.Module:
         return MaskUNet(features=4, blocks=3)
     if name == "refine":
         return MaskUNet(features=4, refine=True)
+    if name == "freq":
+        return MaskUNet(features=4, freq=True)
     if name == "acapellabot":
         return AcapellaBot()
     raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")

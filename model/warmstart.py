@@ -48,7 +48,8 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     the convolutions that take more input planes than in the file (a network
     given new input features): the file's weights fill the first planes and
     the new ones start at zero, and the parameters of modules the file lacks
-    (``net.deep`` blocks beyond the file's, a refining ``net.head``): each
+    (``net.deep`` blocks beyond the file's, a refining ``net.head``, frequency
+    blocks ``net.freq``): each
     starts so that it changes nothing. Either way the network still computes
     what the file does.
     """
@@ -82,9 +83,16 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
                 grown.append(name)
         loaded.add(name)
 
-    for name, value in weights.items():
+    for name, value in (weights | _aliases(model, weights)).items():
         if name.startswith(prefix) and name[len(prefix):] in params:
             put(name[len(prefix):], value)
+    # Frequency blocks hold no convolution and keep their names: a file without them gets them as no change.
+    for i, block in enumerate(getattr(form, "freq", [])):
+        names = [f"freq.{i}.{n}" for n, _ in block.named_parameters()]
+        if not any(n in loaded for n in names):
+            block.grow_()
+            grown += names
+            loaded.update(names)
     # Folded convolutions lost their names: match them to the network's by call order.
     module_names = {m: n for n, m in form.named_modules()}
     convs = _convs_in_call_order(form, example)
@@ -124,6 +132,13 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
     if missing:
         raise ValueError(f"{path} lacks weights for {', '.join(missing[:5])}: not this network")
     return folded, grown
+
+
+def _aliases(model, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Initializers the exporter merged: it keeps one copy of equal ones (the zero biases
+    of a newly grown block, for one) and gives the others' names as Identity nodes."""
+    return {n.output[0]: weights[n.input[0]] for n in model.graph.node
+            if n.op_type == "Identity" and n.input[0] in weights}
 
 
 def _new_modules(net: nn.Module, extra_convs: int, file_has_head: bool) -> list[nn.Module]:

@@ -128,6 +128,42 @@ def test_export_folds_the_decoder_and_warm_start_unfolds_it(tmp_path):
         assert np.abs(networks.MaskExport("refine", refined)(spec).numpy() - want).max() > 1e-3
 
 
+def test_frequency_blocks_grow_as_no_change_and_load_back_from_their_own_file(tmp_path):
+    from acapella.model.export import export
+
+    torch.manual_seed(0)
+    net = trained_looking(networks.build("midside"))
+    path = export("midside", net, tmp_path / "midside.onnx")
+    spec = torch.randn(1, 4, 64, 1025) * 2
+    want = ort.InferenceSession(str(path)).run(None, {"spectrum": spec.numpy()})[0]
+    x = networks.net_input("freq", spec)
+
+    wide = networks.build("freq")
+    folded, grown = load_onnx(wide, path, x)
+    assert {n.rsplit(".", 1)[0] for n in grown} == {f"freq.{i}" for i in range(5)}
+    calibrate(wide, folded, x)
+    with torch.no_grad():
+        np.testing.assert_allclose(networks.MaskExport("freq", wide.eval())(spec).numpy(), want, atol=1e-5)
+        for p in wide.freq.parameters():  # a trained-looking block changes the mask
+            p.add_(torch.randn_like(p) * 0.05)
+        moved = networks.MaskExport("freq", wide)(spec).numpy()
+    assert np.abs(moved - want).max() > 1e-3
+
+    # Its own file, grown blocks (whose equal zero biases the exporter merges) or moved ones, loads back whole.
+    for name, source in (("grown", networks.build("freq")), ("moved", wide)):
+        if name == "grown":
+            calibrate(source, load_onnx(source, path, x)[0], x)
+        again = export("freq", source, tmp_path / f"{name}.onnx")
+        expect = ort.InferenceSession(str(again)).run(None, {"spectrum": spec.numpy()})[0]
+        back = networks.build("freq")
+        folded, grown = load_onnx(back, again, x)
+        assert grown == []
+        calibrate(back, folded, x)
+        with torch.no_grad():
+            np.testing.assert_allclose(networks.MaskExport("freq", back.eval())(spec).numpy(), expect, atol=1e-5)
+    np.testing.assert_allclose(expect, moved, atol=1e-5)
+
+
 def test_stereo_features_are_left_right_mid_and_side():
     re, im = torch.randn(1, 1, 8, 5), torch.randn(1, 1, 8, 5)
     centred = networks.stereo_features(torch.cat([re, re], 1), torch.cat([im, im], 1))
