@@ -4,8 +4,9 @@
                                [--chunks 60,30]
 
 Prints a table of medians over runs. Timings on shared machines are noisy, so
-each row also gives its ratio to a reference measured in the same run: one
-numpy STFT + inverse STFT pass over the same audio (`acapella.transforms`).
+the runs of all rows are taken in turn, and each row also gives its ratio to a
+reference measured in the same turns: one numpy STFT + inverse STFT pass over
+the same audio (`acapella.transforms`).
 """
 from __future__ import annotations
 
@@ -20,13 +21,19 @@ from acapella.stream import CHUNK_SECONDS
 from acapella.transforms import STFT
 
 
-def median_time(fn, runs: int) -> float:
-    times = []
+def median_times(cases: list, runs: int) -> list[float]:
+    """The median time of each callable, with the runs taken in turn (one of each per round).
+
+    The machine's speed drifts by more than the gaps between models over the
+    minutes a benchmark takes; in turns, each case sees the same drift.
+    """
+    times = [[] for _ in cases]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn, out in zip(cases, times):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -44,18 +51,18 @@ def main() -> None:
     n = int(args.seconds * args.rate)
     audio = (rng.standard_normal((2, n)) * 0.1).astype(np.float32)
     stft = STFT(2048, 512)
-    ref = median_time(lambda: stft.inverse(stft.forward(audio), n), args.runs)
-    rows = [("reference: STFT+iSTFT", ref, args.seconds / ref, 1.0)]
+    labels, cases = ["reference: STFT+iSTFT"], [lambda: stft.inverse(stft.forward(audio), n)]
     chunks = [float(c) for c in args.chunks.split(",")]
     for name in args.models.split(","):
         for chunk in chunks:
             sep = Separator(model=name, threads=args.threads, chunk_seconds=chunk)
             sep.separate(audio[:, : args.rate], args.rate)  # warm-up
-            t = median_time(lambda: sep.separate(audio, args.rate), args.runs)
-            label = f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else "")
-            rows.append((label, t, args.seconds / t, t / ref))
+            labels.append(f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else ""))
+            cases.append(lambda sep=sep: sep.separate(audio, args.rate))
+    times = median_times(cases, args.runs)
+    rows = [(label, t, args.seconds / t, t / times[0]) for label, t in zip(labels, times)]
     print(f"{args.seconds:.0f} s of {args.rate} Hz stereo, {args.threads} threads, "
-          f"median of {args.runs} runs")
+          f"median of {args.runs} runs taken in turn")
     width = max(28, *(len(r[0]) for r in rows))
     print(f"{'what':{width}} {'seconds':>8} {'x realtime':>11} {'x reference':>12}")
     for what, t, rt, ratio in rows:
