@@ -201,8 +201,12 @@ class MaskUNet(nn.Module):
         for i, u in enumerate(self.up):
             h = u(h)
             if i < 4:
-                h = torch.cat([self.freq[i + 1](h) if self.freq else h, skips[3 - i]], dim=1)
+                h = self.join(i, h, skips)
         return self.finish(self.out(torch.cat([h, x], dim=1)), x)
+
+    def join(self, i: int, h: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """Decoder level ``i``'s output, through its frequency block if there is one, beside the encoder's skip."""
+        return torch.cat([self.freq[i + 1](h) if self.freq else h, skips[3 - i]], dim=1)
 
     def encode(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Normalised input, bottleneck features and the encoder's skips."""
@@ -254,7 +258,7 @@ class FoldedUNet(nn.Module):
         if fold:
             self._fold(net)
 
-    encode, finish = MaskUNet.encode, MaskUNet.finish
+    encode, join, finish = MaskUNet.encode, MaskUNet.join, MaskUNet.finish
 
     @torch.no_grad()
     def _fold(self, net: MaskUNet) -> None:
@@ -291,8 +295,7 @@ class FoldedUNet(nn.Module):
         for i, conv in enumerate(self.up):
             h = F.relu(conv(h))
             if i < 4:
-                h = F.pixel_shuffle(h, 2)
-                h = torch.cat([self.freq[i + 1](h) if self.freq else h, skips[3 - i]], dim=1)
+                h = self.join(i, F.pixel_shuffle(h, 2), skips)
         return self.finish(F.pixel_shuffle(self.sub(h), 2) + self.xo(x), x)
 
 
