@@ -30,6 +30,9 @@ CONFIGS = {
     # "midside" with a layer fully connected across frequency at the bottleneck and after each
     # decoder level (_FreqBlock); grown from a "midside" file.
     "freq": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
+    # "freq" without the 512-bin block, the costliest and least useful one (MODEL_CARD.md, run 19);
+    # starts from a "freq" or "midside" file.
+    "freq4": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
 
@@ -165,12 +168,12 @@ class MaskUNet(nn.Module):
     ``blocks`` is the number of bottleneck blocks; each widens the receptive
     field, which exact chunking re-runs around every chunk (MODEL_CARD.md, run 6).
     ``refine`` adds :class:`_Refine`, a full-resolution head along frequency;
-    ``freq`` adds a :class:`_FreqBlock` at the bottleneck and after each
-    decoder level but the last.
+    ``freq`` is the number of :class:`_FreqBlock` s: at the bottleneck, then
+    after each decoder level in turn (5 at most: not after the last).
     """
 
     def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),
-                 bins: int = 1024, blocks: int = 1, refine: bool = False, freq: bool = False):
+                 bins: int = 1024, blocks: int = 1, refine: bool = False, freq: int = 0):
         super().__init__()
         w = list(widths)
         self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
@@ -193,8 +196,8 @@ class MaskUNet(nn.Module):
         self.out = nn.Conv2d(w[0] + features, channels, 1)
         self.head = _Refine(channels + features, channels) if refine else None
         # Bins at the bottleneck, then after up.0 .. up.3; empty when off, so other networks' names stay as they were.
-        levels = [bins >> len(w)] + [bins >> k for k in range(len(w) - 1, 0, -1)] if freq else []
-        self.freq = nn.ModuleList(_FreqBlock(f, max(32, f // 8)) for f in levels)
+        levels = [bins >> len(w)] + [bins >> k for k in range(len(w) - 1, 0, -1)]
+        self.freq = nn.ModuleList(_FreqBlock(f, max(32, f // 8)) for f in levels[:freq])
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         x, h, skips = self.encode(mag)
@@ -206,7 +209,7 @@ class MaskUNet(nn.Module):
 
     def join(self, i: int, h: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """Decoder level ``i``'s output, through its frequency block if there is one, beside the encoder's skip."""
-        return torch.cat([self.freq[i + 1](h) if self.freq else h, skips[3 - i]], dim=1)
+        return torch.cat([self.freq[i + 1](h) if i + 1 < len(self.freq) else h, skips[3 - i]], dim=1)
 
     def encode(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Normalised input, bottleneck features and the encoder's skips."""
@@ -344,7 +347,9 @@ def build(name: str) -> nn.Module:
     if name == "refine":
         return MaskUNet(features=4, refine=True)
     if name == "freq":
-        return MaskUNet(features=4, freq=True)
+        return MaskUNet(features=4, freq=5)
+    if name == "freq4":
+        return MaskUNet(features=4, freq=4)
     if name == "acapellabot":
         return AcapellaBot()
     raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")
