@@ -163,6 +163,16 @@ def test_frequency_blocks_grow_as_no_change_and_load_back_from_their_own_file(tm
             np.testing.assert_allclose(networks.MaskExport("freq", back.eval())(spec).numpy(), expect, atol=1e-5)
     np.testing.assert_allclose(expect, moved, atol=1e-5)
 
+    # "freq4" starts from a "freq" file with every block but the 512-bin one, which it does not have.
+    short = networks.build("freq4")
+    folded, grown = load_onnx(short, again, x)
+    assert grown == []
+    calibrate(short, folded, x)
+    wide.freq[4].grow_()
+    with torch.no_grad():
+        np.testing.assert_allclose(networks.MaskExport("freq4", short.eval())(spec).numpy(),
+                                   networks.MaskExport("freq", wide.eval())(spec).numpy(), atol=1e-5)
+
 
 def test_stereo_features_are_left_right_mid_and_side():
     re, im = torch.randn(1, 1, 8, 5), torch.randn(1, 1, 8, 5)
