@@ -83,7 +83,8 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
                 grown.append(name)
         loaded.add(name)
 
-    for name, value in (weights | _aliases(model, weights)).items():
+    weights |= _aliases(model, weights)
+    for name, value in weights.items():
         if name.startswith(prefix) and name[len(prefix):] in params:
             put(name[len(prefix):], value)
     # Frequency blocks hold no convolution and keep their names: a file without them gets them as no change.
@@ -135,10 +136,21 @@ def load_onnx(net: nn.Module, path: Path, example: torch.Tensor) -> tuple[list[n
 
 
 def _aliases(model, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Initializers the exporter merged: it keeps one copy of equal ones (the zero biases
-    of a newly grown block, for one) and gives the others' names as Identity nodes."""
-    return {n.output[0]: weights[n.input[0]] for n in model.graph.node
-            if n.op_type == "Identity" and n.input[0] in weights}
+    """Weights that reach their layer through a node: initializers the exporter merged (it
+    keeps one copy of equal ones, the zero biases of a newly grown block for one, and gives
+    the others' names as Identity nodes), and the 8-bit weights of a quantized file
+    (``acapella.model.quantize``), read back as floats."""
+    out = {n.output[0]: weights[n.input[0]] for n in model.graph.node
+           if n.op_type == "Identity" and n.input[0] in weights}
+    for n in model.graph.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in weights:
+            q = weights[n.input[0]].astype(np.float32)
+            scale = weights[n.input[1]].astype(np.float32)
+            zero = weights[n.input[2]].astype(np.float32) if len(n.input) > 2 else np.zeros_like(scale)
+            axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+            shape = [-1 if d == axis % q.ndim else 1 for d in range(q.ndim)] if scale.ndim else []
+            out[n.output[0]] = (q - zero.reshape(shape)) * scale.reshape(shape)
+    return out
 
 
 def _new_modules(net: nn.Module, extra_convs: int, file_has_head: bool) -> list[nn.Module]:

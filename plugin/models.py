@@ -106,13 +106,17 @@ class OnnxModel:
         # sample_rate, channels, n_fft, hop, frame_multiple, context
         return getattr(self.__dict__["spec"], name)
 
-    def mask(self, spectrum: np.ndarray) -> np.ndarray:
-        """(C, T, bins) complex spectra -> (C, T, bins) vocals mask; C groups into the model's channels."""
+    def features(self, spectrum: np.ndarray) -> np.ndarray:
+        """(C, T, bins) complex spectra -> the network's float32 input, one batch item per group of the model's channels."""
         c, t, f = spectrum.shape
         groups = spectrum.reshape(c // self.spec.channels, self.spec.channels, t, f)
         if self.spec.input == "spectrum":
             batch = np.concatenate([groups.real, groups.imag], axis=1)
         else:
             batch = np.abs(groups)
-        (out,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
-        return out.reshape(c, t, f)
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+    def mask(self, spectrum: np.ndarray) -> np.ndarray:
+        """(C, T, bins) complex spectra -> (C, T, bins) vocals mask; C groups into the model's channels."""
+        (out,) = self.session.run(None, {self.input_name: self.features(spectrum)})
+        return out.reshape(spectrum.shape)

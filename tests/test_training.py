@@ -332,3 +332,52 @@ def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
     assert not np.allclose(OnnxModel(soup).mask(spec), run_file, atol=1e-4)
     with pytest.raises(SystemExit):  # one of the files is not there
         export.main(["--model", "default", "--checkpoint", str(plain), str(tmp_path / "none.pt"), "--out", str(soup)])
+
+
+def test_quantized_model_keeps_the_mask_and_warm_starts_training(tmp_path):
+    import onnx
+    import soundfile as sf
+    from acapella import demo
+    from acapella.model.export import export
+    from acapella.model.quantize import quantize
+    from acapella.models import OnnxModel
+    from acapella.transforms import STFT
+
+    torch.manual_seed(0)
+    net = trained_looking(networks.build("midside"))
+    source = export("midside", net, tmp_path / "float.onnx")
+    for k in range(3):  # calibration songs: the synthetic demo, not the research data
+        song = tmp_path / "data" / "musdb7-train" / f"Demo - Song {k}"
+        song.mkdir(parents=True)
+        v, a = demo.song(7.0, 44100, seed=2 * k)
+        sf.write(song / "vocals.flac", v.T, 44100)
+        sf.write(song / "accompaniment.flac", a.T, 44100)
+    out = quantize(source, tmp_path / "int8.onnx", tmp_path / "data")
+    assert out.stat().st_size < 0.35 * source.stat().st_size
+
+    f32, q8 = OnnxModel(source), OnnxModel(out)
+    assert q8.spec == f32.spec and q8.parameters == f32.parameters
+    graph = onnx.load(str(out)).graph
+    assert sum(n.op_type == "DequantizeLinear" for n in graph.node) > 14
+    # Convolutions in the source's order, which a warm start relies on.
+    conv_names = lambda g: [n.name for n in g.node if n.op_type == "Conv"]
+    assert conv_names(graph) == conv_names(onnx.load(str(source)).graph)
+
+    v, a = demo.song(8.0, 44100, seed=11)  # not one of the calibration songs
+    spec = STFT(2048, 1024).forward(v + a)[:, :256]
+    want, got = f32.mask(spec), q8.mask(spec)
+    err = np.abs(got - want)
+    assert 0 < err.mean() < 0.01 and err.max() < 0.2
+
+    # Training starts from the 8-bit file as from the float one, its integer weights read back as floats.
+    fresh = networks.build("midside")
+    x = torch.from_numpy(f32.features(spec))
+    folded, grown = load_onnx(fresh, out, networks.net_input("midside", x))
+    assert grown == []
+    calibrate(fresh, folded, networks.net_input("midside", x))
+    with torch.no_grad():
+        ours = networks.MaskExport("midside", fresh.eval())(x).numpy().reshape(want.shape)
+    assert np.abs(ours - want).mean() < 0.01 and np.abs(ours - got).mean() < 0.01
+
+    with pytest.raises(ValueError, match="already quantized"):
+        quantize(out, tmp_path / "again.onnx", tmp_path / "data")
