@@ -284,7 +284,9 @@ def test_streaming_layouts_tiny_blocks_and_rates(separator):
         # cuts the resampler's ringing after the last sample; a flushed stream keeps it, as
         # separating the signal followed by silence does. Only the last ~0.15 s differ.
         keep = x.shape[1] - (0 if rate == SR else rate // 5)
-        assert db(got[:, :keep] - one[:, :keep], one[:, :keep]) < -120
+        # Resampled in blocks, the network's input differs from the one-shot one in its last bits, and the
+        # model's 8-bit activations can round such a difference to their next step: close, not bit-exact.
+        assert db(got[:, :keep] - one[:, :keep], one[:, :keep]) < (-120 if rate == SR else -90)
     # mono 1-D int16 blocks come back 1-D float32
     m = (noise((SR // 2,), seed=14, scale=0.3) * 32767).astype(np.int16)
     eff = VocalRemover(mode="lowest", separator=separator)
