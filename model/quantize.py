@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         print(quantize(args.source, args.out, args.data))
     except ValueError as exc:
         ap.error(str(exc))
+    except ImportError as exc:
+        ap.error(f"{exc.name or exc}: quantizing needs the training extra, pip install '.[train]'")
     return 0
 
 
