@@ -69,7 +69,9 @@ def quantize(source: Path, out: Path, data: Path) -> Path:
     import onnx
 
     model = OnnxModel(source)
-    if json.loads(_meta(source)).get("quantized"):
+    src = onnx.load(str(source))
+    meta = json.loads({p.key: p.value for p in src.metadata_props}["acapella"])  # OnnxModel checked it is there
+    if meta.get("quantized"):
         raise ValueError(f"{source} is already quantized: give the float file the export wrote")
     feeds = calibration_inputs(model, data)
 
@@ -92,8 +94,7 @@ def quantize(source: Path, out: Path, data: Path) -> Path:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.Percentile)
         q = onnx.load(str(Path(tmp) / "q.onnx"))
-    _in_source_order(q.graph, [n.name for n in onnx.load(str(source)).graph.node])
-    meta = json.loads(_meta(source))
+    _in_source_order(q.graph, [n.name for n in src.graph.node])
     meta["quantized"] = "int8"
     del q.metadata_props[:]
     entry = q.metadata_props.add()
@@ -142,13 +143,6 @@ def _in_source_order(graph, names: list[str]) -> None:
         raise ValueError("the quantized graph has a cycle")
     del graph.node[:]
     graph.node.extend(order)
-
-
-def _meta(path: Path) -> str:
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    return props.get("acapella", "{}")
 
 
 def main(argv: list[str] | None = None) -> int:
