@@ -29,7 +29,8 @@ MIR1K_BANDWIDTH_HZ = 8000.0
 
 
 
-def _load(path: Path, sample_rate: int, channels: int) -> np.ndarray:
+def load_clip(path: Path, sample_rate: int, channels: int) -> np.ndarray:
+    """One audio file as float32 (channels, samples) at `sample_rate`; mono stays mono for a stereo model."""
     audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
     audio = audio.T  # (channels, samples)
     if channels == 1:
@@ -85,14 +86,14 @@ def load_pools(root: Path, sample_rate: int, channels: int, cache_dir: Path | No
         for n in names:
             f = next(song.glob(f"{n}.*"), None)
             if f is not None:
-                getattr(pools, n).add(_load(f, sample_rate, channels), False, "musdb")
+                getattr(pools, n).add(load_clip(f, sample_rate, channels), False, "musdb")
     for song in sorted((root / "pjs-vocals").iterdir()):
-        pools.vocals.add(_load(song / "vocals.ogg", sample_rate, channels), False, "pjs")
+        pools.vocals.add(load_clip(song / "vocals.ogg", sample_rate, channels), False, "pjs")
     for clip in sorted((root / "mir1k-train").iterdir()):
         if held_out(clip.name):
             continue
-        pools.vocals.add(_load(clip / "vocals.ogg", sample_rate, channels), True, "mir1k")
-        pools.accompaniment.add(_load(clip / "accompaniment.ogg", sample_rate, channels), True, "mir1k")
+        pools.vocals.add(load_clip(clip / "vocals.ogg", sample_rate, channels), True, "mir1k")
+        pools.accompaniment.add(load_clip(clip / "accompaniment.ogg", sample_rate, channels), True, "mir1k")
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         arrays = {}

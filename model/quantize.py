@@ -1,6 +1,6 @@
 """Quantize an exported model's convolutions to 8-bit integers (static, per channel).
 
-    python -m acapella.model.quantize runs/freq4/freq4.onnx model/default.onnx --data ../shared/data
+    python -m acapella.model.quantize runs/musdb/freq4.onnx model/default.onnx --data ../shared/data --keep-float down.0,down.1
 
 The convolutions take about 70% of the engine's time in float; as 8-bit
 integer convolutions (onnxruntime's QLinearConv) the network runs in a little
@@ -10,7 +10,9 @@ clipped at a high percentile of their histogram so that rare peaks do not
 coarsen every other value. Weights use 7 of their 8 bits (``reduce_range``),
 which keeps the integer sums from saturating on CPUs without VNNI
 instructions. Everything else, the frequency blocks' matrices included, stays
-float. The file keeps the source's metadata, marked ``"quantized": "int8"``.
+float, and so do the convolutions of the layers named in ``--keep-float``
+(the first layers, which are cheap in float and whose rounding costs the most
+quality). The file keeps the source's metadata, marked ``"quantized": "int8"``.
 """
 from __future__ import annotations
 
@@ -30,28 +32,57 @@ CALIBRATION_FRAMES = 288  # 6.7 s at the default STFT; a multiple of every model
 SEED = 0
 
 
-def calibration_inputs(model: OnnxModel, data: Path, songs: int = CALIBRATION_SONGS,
-                       frames: int = CALIBRATION_FRAMES, seed: int = SEED) -> list[np.ndarray]:
-    """Network inputs made from the mixtures of `songs` MUSDB training songs (a fixed draw), as the engine makes them."""
-    import soundfile as sf
+CORPORA = ("musdb", "mir1k")
+DEFAULT_CALIBRATION = {"musdb": 16}
 
-    root = Path(data) / "musdb7-train"
-    if not root.is_dir():
-        raise ValueError(f"no MUSDB training songs at {root}: give --data the folder that holds musdb7-train/")
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_validation_clip(p.name))
-    pick = np.random.default_rng(seed).choice(len(names), min(songs, len(names)), replace=False)
+
+def calibration_inputs(model: OnnxModel, data: Path, counts: dict[str, int] | None = None,
+                       frames: int = CALIBRATION_FRAMES, seed: int = SEED) -> list[np.ndarray]:
+    """Network inputs made from training mixtures, as the engine makes them.
+
+    `counts` says how many clips to draw (a fixed draw per corpus) from the
+    MUSDB training songs (``musdb``) and the MIR-1K training clips (``mir1k``:
+    16 kHz mono, so resampled and doubled to the model's channels as the
+    engine does); validation songs and singers are left out.
+    """
+    from acapella.model.data import load_clip
+
     stft = STFT(model.n_fft, model.hop)
     feeds = []
-    for i in sorted(pick):
-        song = root / names[i]
-        vocals, rate = sf.read(_stem(song, "vocals"), dtype="float32", always_2d=True)
-        accompaniment, _ = sf.read(_stem(song, "accompaniment"), dtype="float32", always_2d=True)
-        if rate != model.sample_rate or vocals.shape[1] != model.channels:
-            raise ValueError(f"{song}: {rate} Hz, {vocals.shape[1]} channels; this model takes "
-                             f"{model.sample_rate} Hz, {model.channels} channels")
-        spec = stft.forward((vocals + accompaniment).T)[:, :frames]
-        feeds.append(model.features(spec))
+    for corpus, count in (counts or DEFAULT_CALIBRATION).items():
+        root = Path(data) / {"musdb": "musdb7-train", "mir1k": "mir1k-train"}[corpus]
+        if not root.is_dir():
+            raise ValueError(f"no {corpus} training clips at {root}: give --data the folder that holds {root.name}/")
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_validation_clip(p.name))
+        rng = np.random.default_rng(seed)
+        if corpus == "musdb":
+            order = sorted(rng.choice(len(names), min(count, len(names)), replace=False))
+        else:
+            order = rng.permutation(len(names))  # walked until `count` clips long enough for `frames` are found
+        picked = 0
+        for i in order:
+            song = root / names[i]
+            mix = load_clip(_stem(song, "vocals"), model.sample_rate, model.channels)
+            mix = mix + load_clip(_stem(song, "accompaniment"), model.sample_rate, model.channels)
+            spec = stft.forward(np.repeat(mix, model.channels // mix.shape[0], axis=0))
+            if spec.shape[1] < frames:
+                continue
+            feeds.append(model.features(spec[:, :frames]))
+            picked += 1
+            if picked == count:
+                break
     return feeds
+
+
+def parse_calibration(text: str) -> dict[str, int]:
+    """``"musdb=16,mir1k=16"`` -> ``{"musdb": 16, "mir1k": 16}``."""
+    counts = {}
+    for part in text.split(","):
+        name, _, n = part.partition("=")
+        if name not in CORPORA or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"calibration entry {part!r}: write NAME=COUNT with NAME one of {', '.join(CORPORA)}")
+        counts[name] = int(n)
+    return counts
 
 
 def _stem(song: Path, name: str) -> Path:
@@ -61,8 +92,12 @@ def _stem(song: Path, name: str) -> Path:
     return found[0]
 
 
-def quantize(source: Path, out: Path, data: Path) -> Path:
-    """Writes the 8-bit version of the model file `source` to `out`."""
+def quantize(source: Path, out: Path, data: Path, calibration: dict[str, int] | None = None,
+             keep_float: tuple[str, ...] = ()) -> Path:
+    """Writes the 8-bit version of the model file `source` to `out`.
+
+    `keep_float` names network layers (``"down.1"``) whose convolutions stay float.
+    """
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -73,7 +108,15 @@ def quantize(source: Path, out: Path, data: Path) -> Path:
     meta = json.loads({p.key: p.value for p in src.metadata_props}["acapella"])  # OnnxModel checked it is there
     if meta.get("quantized"):
         raise ValueError(f"{source} is already quantized: give the float file the export wrote")
-    feeds = calibration_inputs(model, data)
+    convs = [n.name for n in src.graph.node if n.op_type == "Conv"]
+    excluded = []
+    for layer in keep_float:
+        found = [c for c in convs if f"/{layer}/" in c]
+        if not found:
+            layers = dict.fromkeys(c.split("/")[2] for c in convs if c.count("/") > 2)
+            raise ValueError(f"no convolution of layer {layer!r} in {source}: its layers are {', '.join(layers)}")
+        excluded += found
+    feeds = calibration_inputs(model, data, calibration)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -92,10 +135,12 @@ def quantize(source: Path, out: Path, data: Path) -> Path:
         quantize_static(str(pre), str(Path(tmp) / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["Conv"], per_channel=True, reduce_range=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile)
+                        calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=excluded)
         q = onnx.load(str(Path(tmp) / "q.onnx"))
     _in_source_order(q.graph, [n.name for n in src.graph.node])
     meta["quantized"] = "int8"
+    if excluded:
+        meta["float_layers"] = list(keep_float)
     del q.metadata_props[:]
     entry = q.metadata_props.add()
     entry.key, entry.value = "acapella", json.dumps(meta)
@@ -150,12 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("source", type=Path, help="a float model file written by acapella.model.export or training")
     ap.add_argument("out", type=Path, help="where to write the 8-bit model")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"),
-                    help="the data folder whose musdb7-train/ songs calibrate the activation ranges")
+                    help="the data folder whose training clips calibrate the activation ranges")
+    ap.add_argument("--calibration", default="musdb=16", metavar="NAME=COUNT,...",
+                    help="clips per corpus (musdb, mir1k) to calibrate on (default musdb=16)")
+    ap.add_argument("--keep-float", default="", metavar="LAYER,...",
+                    help="layers whose convolutions stay float, e.g. down.0,down.1 (default none)")
     args = ap.parse_args(argv)
     if args.out.resolve() == args.source.resolve():
         ap.error(f"out {args.out} is the source file: write the quantized model elsewhere")
     try:
-        print(quantize(args.source, args.out, args.data))
+        print(quantize(args.source, args.out, args.data, parse_calibration(args.calibration),
+                       tuple(filter(None, args.keep_float.split(",")))))
     except ValueError as exc:
         ap.error(str(exc))
     except ImportError as exc:

@@ -335,6 +335,8 @@ def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
 
 
 def test_quantized_model_keeps_the_mask_and_warm_starts_training(tmp_path):
+    import json
+
     import onnx
     import soundfile as sf
     from acapella import demo
@@ -381,3 +383,50 @@ def test_quantized_model_keeps_the_mask_and_warm_starts_training(tmp_path):
 
     with pytest.raises(ValueError, match="already quantized"):
         quantize(out, tmp_path / "again.onnx", tmp_path / "data")
+
+    # Layers kept float: their convolutions read float weights, the others still dequantize theirs.
+    mixed = quantize(source, tmp_path / "mixed.onnx", tmp_path / "data", keep_float=("down.0",))
+    g = onnx.load(str(mixed)).graph
+    made_by = {o: n.op_type for n in g.node for o in n.output}
+    weight_from = {n.name: made_by.get(n.input[1], "initializer") for n in g.node if n.op_type == "Conv"}
+    assert weight_from["/net/down.0/conv/Conv"] == "initializer"
+    assert sum(v == "DequantizeLinear" for v in weight_from.values()) == len(weight_from) - 1
+    meta = {p.key: p.value for p in onnx.load(str(mixed)).metadata_props}
+    assert json.loads(meta["acapella"])["float_layers"] == ["down.0"]
+    assert np.abs(OnnxModel(mixed).mask(spec) - want).mean() < 0.01
+    with pytest.raises(ValueError, match="no convolution of layer 'down.9'"):
+        quantize(source, tmp_path / "bad.onnx", tmp_path / "data", keep_float=("down.9",))
+
+
+def test_calibration_draws_mir1k_clips_as_the_engine_sees_them(tmp_path):
+    import soundfile as sf
+    from acapella import demo
+    from acapella.model.export import export
+    from acapella.model.quantize import calibration_inputs, parse_calibration
+    from acapella.models import OnnxModel
+
+    torch.manual_seed(0)
+    model = OnnxModel(export("midside", trained_looking(networks.build("midside")), tmp_path / "float.onnx"))
+    song = tmp_path / "data" / "musdb7-train" / "Demo - Song"
+    song.mkdir(parents=True)
+    v, a = demo.song(7.0, 44100, seed=1)
+    sf.write(song / "vocals.flac", v.T, 44100)
+    sf.write(song / "accompaniment.flac", a.T, 44100)
+    for name, seconds in [("Demo_1_01", 8.0), ("Demo_1_02", 3.0), ("Demo_1_03", 9.0)]:  # 16 kHz mono, as MIR-1K
+        clip = tmp_path / "data" / "mir1k-train" / name
+        clip.mkdir(parents=True)
+        v, a = demo.song(seconds, 16000, seed=len(name) + int(seconds))
+        sf.write(clip / "vocals.ogg", v.mean(axis=0), 16000)
+        sf.write(clip / "accompaniment.ogg", a.mean(axis=0), 16000)
+
+    feeds = calibration_inputs(model, tmp_path / "data", parse_calibration("musdb=1,mir1k=2"), frames=288)
+    assert len(feeds) == 3 and len({f.shape for f in feeds}) == 1  # the 3 s clip is too short and passed over
+    for mir in feeds[1:]:
+        channels = mir.reshape(mir.shape[0], 2, model.channels, -1)  # real and imaginary parts, per channel
+        assert np.array_equal(channels[:, :, 0], channels[:, :, 1])  # mono doubled, as the engine doubles it
+        assert np.abs(mir).max() > 0
+    assert not np.array_equal(feeds[1], feeds[2])
+    with pytest.raises(ValueError, match="vocals=2"):
+        parse_calibration("musdb=16,vocals=2")
+    with pytest.raises(ValueError, match="musdb7-train"):
+        calibration_inputs(model, tmp_path / "nowhere", {"musdb": 1})
