@@ -32,7 +32,7 @@ CALIBRATION_FRAMES = 288  # 6.7 s at the default STFT; a multiple of every model
 SEED = 0
 
 
-CORPORA = ("musdb", "mir1k")
+CORPORA = {"musdb": "musdb7-train", "mir1k": "mir1k-train"}  # name -> folder under --data
 DEFAULT_CALIBRATION = {"musdb": 16}
 
 
@@ -50,7 +50,7 @@ def calibration_inputs(model: OnnxModel, data: Path, counts: dict[str, int] | No
     stft = STFT(model.n_fft, model.hop)
     feeds = []
     for corpus, count in (counts or DEFAULT_CALIBRATION).items():
-        root = Path(data) / {"musdb": "musdb7-train", "mir1k": "mir1k-train"}[corpus]
+        root = Path(data) / CORPORA[corpus]
         if not root.is_dir():
             raise ValueError(f"no {corpus} training clips at {root}: give --data the folder that holds {root.name}/")
         names = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_validation_clip(p.name))
