@@ -27,11 +27,8 @@ from acapella.evaluate import is_validation_clip
 from acapella.models import OnnxModel
 from acapella.transforms import STFT
 
-CALIBRATION_SONGS = 16
 CALIBRATION_FRAMES = 288  # 6.7 s at the default STFT; a multiple of every model's frame_multiple
 SEED = 0
-
-
 CORPORA = {"musdb": "musdb7-train", "mir1k": "mir1k-train"}  # name -> folder under --data
 DEFAULT_CALIBRATION = {"musdb": 16}
 
@@ -196,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path, help="where to write the 8-bit model")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"),
                     help="the data folder whose training clips calibrate the activation ranges")
-    ap.add_argument("--calibration", default="musdb=16", metavar="NAME=COUNT,...",
-                    help="clips per corpus (musdb, mir1k) to calibrate on (default musdb=16)")
+    default = ",".join(f"{k}={n}" for k, n in DEFAULT_CALIBRATION.items())
+    ap.add_argument("--calibration", default=default, metavar="NAME=COUNT,...",
+                    help=f"clips per corpus ({', '.join(CORPORA)}) to calibrate on (default {default})")
     ap.add_argument("--keep-float", default="", metavar="LAYER,...",
                     help="layers whose convolutions stay float, e.g. down.0,down.1 (default none)")
     args = ap.parse_args(argv)
