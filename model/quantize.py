@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acapella.evaluate import is_validation_clip
+from acapella.evaluate import is_validation_clip, stem_file
 from acapella.models import OnnxModel
 from acapella.transforms import STFT
 
@@ -59,8 +59,8 @@ def calibration_inputs(model: OnnxModel, data: Path, counts: dict[str, int] | No
         picked = 0
         for i in order:
             song = root / names[i]
-            mix = load_clip(_stem(song, "vocals"), model.sample_rate, model.channels)
-            mix = mix + load_clip(_stem(song, "accompaniment"), model.sample_rate, model.channels)
+            mix = load_clip(stem_file(song, "vocals"), model.sample_rate, model.channels)
+            mix = mix + load_clip(stem_file(song, "accompaniment"), model.sample_rate, model.channels)
             spec = stft.forward(np.repeat(mix, model.channels // mix.shape[0], axis=0))
             if spec.shape[1] < frames:
                 continue
@@ -80,13 +80,6 @@ def parse_calibration(text: str) -> dict[str, int]:
             raise ValueError(f"calibration entry {part!r}: write NAME=COUNT with NAME one of {', '.join(CORPORA)}")
         counts[name] = int(n)
     return counts
-
-
-def _stem(song: Path, name: str) -> Path:
-    found = sorted(song.glob(f"{name}.*"))
-    if not found:
-        raise ValueError(f"{song} has no {name}.* file")
-    return found[0]
 
 
 def quantize(source: Path, out: Path, data: Path, calibration: dict[str, int] | None = None,

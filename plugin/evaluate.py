@@ -194,7 +194,8 @@ def global_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = 1e-8) -
 SeparateFn = Callable[[np.ndarray, int], Mapping[str, np.ndarray]]
 
 
-def _stem_file(song_dir: Path, stem: str) -> Path:
+def stem_file(song_dir: Path, stem: str) -> Path:
+    """The one `<stem>.*` file in a song folder (any audio format)."""
     found = sorted(song_dir.glob(f"{stem}.*"))
     if len(found) != 1:
         raise ValueError(f"{song_dir}: expected one {stem}.* file, found {len(found)}")
@@ -274,7 +275,7 @@ def evaluate_folder(
             raise ValueError(f"song folder {song_dir} not found")
         refs, rates = [], []
         for stem in STEMS:
-            audio, rate = sf.read(_stem_file(song_dir, stem), dtype="float32", always_2d=True)
+            audio, rate = sf.read(stem_file(song_dir, stem), dtype="float32", always_2d=True)
             refs.append(audio)
             rates.append(rate)
         if rates[0] != rates[1] or refs[0].shape != refs[1].shape:
