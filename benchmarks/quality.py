@@ -3,6 +3,7 @@
     python benchmarks/quality.py DATA_FOLDER [--model NAME] [--songs "A;B"] [--json out.json]
     python benchmarks/quality.py --set musdb-valid [--mixture-baseline]
     python benchmarks/quality.py --set musdb-valid --model NEW.onnx --against default
+    python benchmarks/quality.py --set musdb-valid --post wiener=1 --against default
 
 Each song is a sub-folder of DATA_FOLDER holding vocals.* and accompaniment.*.
 ``--set`` picks a validation set from acapella.evaluate.VALIDATION_SETS, read
@@ -13,7 +14,9 @@ with a dozen songs the medians alone move by tenths of a dB on noise.
 ``--mixture-baseline`` scores the unseparated mixture as both stems: the floor a
 separator has to beat, and it needs no model. ``--oracle`` scores the best mask
 that a network could give with ``--model``'s STFT (``--oracle N_FFT,HOP`` for
-another STFT), from the true stems: the ceiling of masking with that STFT. Needs acapella importable
+another STFT), from the true stems: the ceiling of masking with that STFT. ``--post STEP``
+runs a candidate post-step on the mask (``post_steps.py``): with ``--against`` the
+same model without it, it measures what the step would bring. Needs acapella importable
 (``pip install -e .``).
 """
 
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--oracle", nargs="?", const="model", metavar="N_FFT,HOP",
                    help="score the ideal mask from the true stems, with --model's STFT or this one")
+    p.add_argument("--post", metavar="STEP",
+                   help="run a candidate post-step on --model's mask (see post_steps.py): wiener=N[:K], temperature=P, swap")
     p.add_argument("--against", metavar="MODEL", help="compare with MODEL on the same songs, song by song")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--record needs --set and a model")
     if args.against and args.mixture_baseline:
         p.error("--against compares two models; drop --mixture-baseline")
+    if args.post and (args.mixture_baseline or args.oracle or args.record):
+        p.error("--post changes --model's engine: drop --mixture-baseline, --oracle and --record")
     if args.oracle and (args.mixture_baseline or args.record):
         p.error("--oracle scores no model: drop --mixture-baseline and --record")
 
@@ -119,7 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         from acapella import Separator
 
         label = f"model {args.model}"
-        separate = Separator(model=args.model, threads=args.threads).separate
+        if args.post:
+            from post_steps import separator
+
+            try:
+                separate = separator(args.post, args.model, args.threads).separate
+            except ValueError as e:
+                p.error(str(e))
+            label += f", post-step {args.post}"
+        else:
+            separate = Separator(model=args.model, threads=args.threads).separate
 
     print(f"{label} on {folder}")
     print(f"{'song':48s} {'voc v4':>8} {'acc v4':>8} {'voc glob':>8} {'acc glob':>8} {'sep s':>7}")
@@ -157,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": None if args.mixture_baseline or args.oracle else args.model,
             "mixture_baseline": args.mixture_baseline,
             "oracle": label if args.oracle else None,
+            "post": args.post,
             "set": args.set,
             "folder": str(folder),
         }

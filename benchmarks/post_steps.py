@@ -1,0 +1,122 @@
+"""Candidate post-steps on the vocals mask, for `quality.py --post STEP`.
+
+None of these is in the engine; this file exists to measure whether one should be.
+A STEP is one of:
+
+- ``wiener=N``: N iterations of the multichannel Wiener filter's EM (as in norbert
+  and open-unmix's ``filtering.py``): each stem's power spectrogram and its 2x2
+  spatial covariance per bin, estimated over the chunk (``wiener=N:K`` over the
+  K frames on each side of each frame instead), give each stem a complex 2x2
+  filter on the stereo mixture. Stereo models only.
+- ``temperature=P``: the mask ``m`` becomes ``m^P / (m^P + (1 - m)^P)``, the same
+  as multiplying the network's last logit by P (P < 1 softens, P > 1 sharpens).
+- ``swap``: the mask is averaged with the mask of the channel-swapped mixture,
+  swapped back (twice the network work).
+
+The accompaniment stays the mixture minus the vocals, so stems still sum to the input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from acapella import Separator
+from acapella.stream import SpectralStream
+
+_EPS = 1e-10
+
+
+def _frame_sums(a: np.ndarray, span: int | None) -> np.ndarray:
+    """Sums over frames (axis 0): over all of them (kept as one row), or over the `span` frames either side of each."""
+    if span is None:
+        return np.sum(a, axis=0, keepdims=True)
+    c = np.concatenate([np.zeros_like(a[:1]), np.cumsum(a, axis=0)])
+    i = np.arange(a.shape[0])
+    return c[np.minimum(i + span + 1, a.shape[0])] - c[np.maximum(i - span, 0)]
+
+
+def multichannel_wiener(mix: np.ndarray, mask: np.ndarray, iterations: int, span: int | None = None) -> np.ndarray:
+    """Vocal spectra (2, T, F) from a stereo mixture's spectra and a vocals mask, after EM iterations."""
+    stems = [mask * mix, (1 - mask) * mix]
+    for _ in range(iterations):
+        power, cov = [], []
+        for y in stems:
+            p0, p1 = np.abs(y[0]) ** 2, np.abs(y[1]) ** 2
+            v = 0.5 * (p0 + p1)
+            norm = _frame_sums(v, span) + _EPS
+            power.append(v)
+            cov.append((_frame_sums(p0, span) / norm, _frame_sums(y[0] * np.conj(y[1]), span) / norm,
+                        _frame_sums(p1, span) / norm))
+        c00 = sum(v * r[0] for v, r in zip(power, cov)) + _EPS
+        c01 = sum(v * r[1] for v, r in zip(power, cov))
+        c11 = sum(v * r[2] for v, r in zip(power, cov)) + _EPS
+        det = c00 * c11 - np.abs(c01) ** 2
+        i00, i01, i11 = c11 / det, -c01 / det, c00 / det  # inverse of the mixture covariance
+        v, (r00, r01, r11) = power[0], cov[0]
+        a00, a01, a11 = v * r00, v * r01, v * r11
+        g00 = a00 * i00 + a01 * np.conj(i01)
+        g01 = a00 * i01 + a01 * i11
+        g10 = np.conj(a01) * i00 + a11 * np.conj(i01)
+        g11 = np.conj(a01) * i01 + a11 * i11
+        vocals = np.stack([g00 * mix[0] + g01 * mix[1], g10 * mix[0] + g11 * mix[1]])
+        stems = [vocals, mix - vocals]
+    return stems[0].astype(np.complex64)
+
+
+class _WienerStream(SpectralStream):
+    iterations, span = 1, None
+
+    def _apply(self, mask, spectra):
+        out = np.empty_like(spectra)
+        for g in range(0, spectra.shape[0], 2):
+            out[g:g + 2] = multichannel_wiener(spectra[g:g + 2], mask[g:g + 2], self.iterations, self.span)
+        return out
+
+
+class _TemperatureStream(SpectralStream):
+    power = 1.0
+
+    def _apply(self, mask, spectra):
+        a, b = mask ** self.power, (1 - mask) ** self.power
+        return (a / (a + b + _EPS)) * spectra
+
+
+class _SwapAveraged:
+    """A model whose mask is the mean of its own and the channel-swapped input's, swapped back."""
+
+    def __init__(self, model):
+        self.inner = model
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["inner"], name)
+
+    def mask(self, spectrum: np.ndarray) -> np.ndarray:
+        c = self.inner.channels
+        order = np.arange(spectrum.shape[0]).reshape(-1, c)[:, ::-1].ravel()
+        return 0.5 * (self.inner.mask(spectrum) + self.inner.mask(spectrum[order])[order])
+
+
+def separator(step: str, model: str = "default", threads: int | None = None) -> Separator:
+    """A `Separator` whose engine runs post-step `step` (see the module docstring)."""
+    name, _, value = step.partition("=")
+    sep = Separator(model=model, threads=threads)
+    if name == "swap" and not value:
+        sep.model = _SwapAveraged(sep.model)
+        return sep
+    if name == "wiener":
+        if sep.model.channels != 2:
+            raise ValueError(f"--post {step}: the multichannel Wiener filter needs a stereo model")
+        iters, _, span = value.partition(":")
+        cls = type("WienerStream", (_WienerStream,), {"iterations": int(iters), "span": int(span) if span else None})
+    elif name == "temperature":
+        cls = type("TemperatureStream", (_TemperatureStream,), {"power": float(value)})
+    else:
+        raise ValueError(f"unknown post-step {step!r}: use wiener=N[:K], temperature=P or swap")
+    make = sep.pipeline
+
+    def pipeline(*args, **kwargs):
+        pipe = make(*args, **kwargs)
+        pipe.stream.__class__ = cls  # same state, the post-step's `_apply`
+        return pipe
+
+    sep.pipeline = pipeline
+    return sep
