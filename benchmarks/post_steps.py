@@ -36,6 +36,7 @@ def _frame_sums(a: np.ndarray, span: int | None) -> np.ndarray:
 
 def multichannel_wiener(mix: np.ndarray, mask: np.ndarray, iterations: int, span: int | None = None) -> np.ndarray:
     """Vocal spectra (2, T, F) from a stereo mixture's spectra and a vocals mask, after EM iterations."""
+    mix = mix.astype(np.complex128)  # a near-singular 2x2 (mono, or one-sided panning) needs the precision
     stems = [mask * mix, (1 - mask) * mix]
     for _ in range(iterations):
         power, cov = [], []
@@ -46,9 +47,11 @@ def multichannel_wiener(mix: np.ndarray, mask: np.ndarray, iterations: int, span
             power.append(v)
             cov.append((_frame_sums(p0, span) / norm, _frame_sums(y[0] * np.conj(y[1]), span) / norm,
                         _frame_sums(p1, span) / norm))
-        c00 = sum(v * r[0] for v, r in zip(power, cov)) + _EPS
+        c00 = sum(v * r[0] for v, r in zip(power, cov))
         c01 = sum(v * r[1] for v, r in zip(power, cov))
-        c11 = sum(v * r[2] for v, r in zip(power, cov)) + _EPS
+        c11 = sum(v * r[2] for v, r in zip(power, cov))
+        load = 1e-6 * (c00 + c11) + _EPS  # diagonal loading, relative, so mono input stays invertible
+        c00, c11 = c00 + load, c11 + load
         det = c00 * c11 - np.abs(c01) ** 2
         i00, i01, i11 = c11 / det, -c01 / det, c00 / det  # inverse of the mixture covariance
         v, (r00, r01, r11) = power[0], cov[0]
