@@ -105,20 +105,24 @@ def separator(step: str, model: str = "default", threads: int | None = None) -> 
     if name == "swap" and not value:
         sep.model = _SwapAveraged(sep.model)
         return sep
-    if name == "wiener":
-        if sep.model.channels != 2:
-            raise ValueError(f"--post {step}: the multichannel Wiener filter needs a stereo model")
-        iters, _, span = value.partition(":")
-        cls = type("WienerStream", (_WienerStream,), {"iterations": int(iters), "span": int(span) if span else None})
-    elif name == "temperature":
-        cls = type("TemperatureStream", (_TemperatureStream,), {"power": float(value)})
-    else:
-        raise ValueError(f"unknown post-step {step!r}: use wiener=N[:K], temperature=P or swap")
+    try:
+        if name == "wiener":
+            iters, _, span = value.partition(":")
+            cls, settings = _WienerStream, {"iterations": int(iters), "span": int(span) if span else None}
+        elif name == "temperature":
+            cls, settings = _TemperatureStream, {"power": float(value)}
+        else:
+            raise ValueError("unknown post-step")
+    except ValueError:
+        raise ValueError(f"bad post-step {step!r}: use wiener=N[:K], temperature=P or swap") from None
+    if name == "wiener" and sep.model.channels != 2:
+        raise ValueError(f"--post {step}: the multichannel Wiener filter needs a stereo model")
     make = sep.pipeline
 
     def pipeline(*args, **kwargs):
         pipe = make(*args, **kwargs)
         pipe.stream.__class__ = cls  # same state, the post-step's `_apply`
+        vars(pipe.stream).update(settings)
         return pipe
 
     sep.pipeline = pipeline
