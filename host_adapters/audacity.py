@@ -18,6 +18,10 @@ guards against:
   file with no frames.
 * A command that opens a dialog (``Import2`` of a missing file does) never
   answers, so every read has a deadline.
+* When a client disconnects, Audacity's pipe server deletes both pipes and
+  makes new ones, so for a moment after another client (or our own previous
+  connection) leaves, the pipes are missing, or unread, or the old ones take a
+  command nobody will read. ``connect`` retries those for ``RECONNECT_S``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ DEFAULT_TIMEOUT_S = 60.0
 # Quick queries (GetInfo, Select...) answer in milliseconds; a long wait means
 # a dialog is up, so they get a shorter deadline than Export2/Import2.
 QUERY_TIMEOUT_S = 10.0
+# How long a missing or unread pipe may be Audacity remaking it between two
+# clients (milliseconds, more under load) before it counts as no Audacity.
+RECONNECT_S = 2.0
 
 # Audacity 3.2 picks the WAV sample format for Export2 from this preference
 # (libsndfile subtype code). 6 is 32-bit float, 2 is 16-bit PCM, the default.
@@ -60,6 +67,10 @@ class AudacityError(Exception):
 
 class CommandFailed(AudacityError):
     """Audacity answered ``BatchCommand finished: Failed!``."""
+
+
+class _NotListening(AudacityError):
+    """No reader behind the pipes right now: Audacity is not running, or is remaking its pipes."""
 
 
 class StemSeparator(Protocol):
@@ -124,6 +135,17 @@ class AudacityPipe:
     def connect(self) -> None:
         if os.name != "posix":
             raise AudacityError("acapella audacity supports mod-script-pipe on Linux and macOS only")
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            try:
+                self._connect_once()
+                return
+            except _NotListening as exc:
+                if time.monotonic() >= deadline:
+                    raise AudacityError(str(exc)) from None
+                time.sleep(0.02)
+
+    def _connect_once(self) -> None:
         self._check_fifo(self.to_path)
         self._check_fifo(self.from_path)
         try:
@@ -132,10 +154,12 @@ class AudacityPipe:
             self._wfd = os.open(self.to_path, os.O_WRONLY | os.O_NONBLOCK)
         except OSError as exc:
             if exc.errno == errno.ENXIO:
-                raise AudacityError(
+                raise _NotListening(
                     f"stale Audacity pipe {self.to_path}: no Audacity is listening; start Audacity "
                     "with mod-script-pipe enabled (Edit > Preferences > Modules) and try again"
                 ) from None
+            if exc.errno == errno.ENOENT:
+                self._check_fifo(self.to_path)
             raise AudacityError(f"cannot open Audacity pipe {self.to_path}: {exc.strerror}") from None
         try:
             # Audacity opens its end of the reply pipe only once we hold this
@@ -143,6 +167,8 @@ class AudacityPipe:
             self._rfd = os.open(self.from_path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             self.close()
+            if exc.errno == errno.ENOENT:
+                self._check_fifo(self.from_path)
             raise AudacityError(f"cannot open Audacity pipe {self.from_path}: {exc.strerror}") from None
         try:
             self._sync()
@@ -165,7 +191,7 @@ class AudacityPipe:
         try:
             mode = path.stat().st_mode
         except FileNotFoundError:
-            raise AudacityError(
+            raise _NotListening(
                 f"no Audacity script pipe at {path}: start Audacity and enable mod-script-pipe "
                 "(Edit > Preferences > Modules, then restart Audacity)"
             ) from None
@@ -183,19 +209,33 @@ class AudacityPipe:
         token = "acapella-sync-" + secrets.token_hex(8)
         limit = min(self.timeout, QUERY_TIMEOUT_S)
         deadline = time.monotonic() + limit
-        try:
-            self._send(f"Message: Text={token}", limit)
-            while True:
-                status, body = self._read_reply("Message", deadline)
-                if status == "OK" and body.strip() == token:
-                    return
-        except AudacityError as exc:
-            if "did not answer" not in str(exc):
-                raise
-            raise AudacityError(
-                f"Audacity is not answering on {self.to_path} (waited {limit:g} s); if a dialog "
-                "is open in Audacity, close it and try again"
-            ) from None
+        self._send(f"Message: Text={token}", limit)
+        while True:
+            try:
+                status, body = self._read_reply("Message", min(deadline, time.monotonic() + 0.1))
+            except AudacityError as exc:
+                if "did not answer" not in str(exc):
+                    raise
+                if self._pipes_replaced():
+                    raise _NotListening(f"Audacity remade its script pipe {self.to_path}") from None
+                if time.monotonic() < deadline:
+                    continue
+                raise AudacityError(
+                    f"Audacity is not answering on {self.to_path} (waited {limit:g} s); if a dialog "
+                    "is open in Audacity, close it and try again"
+                ) from None
+            if status == "OK" and body.strip() == token:
+                return
+
+    def _pipes_replaced(self) -> bool:
+        """Whether the pipes we hold are no longer the ones at the paths (Audacity made new ones)."""
+        for fd, path in ((self._wfd, self.to_path), (self._rfd, self.from_path)):
+            try:
+                if fd is None or os.fstat(fd).st_ino != path.stat().st_ino:
+                    return True
+            except OSError:
+                return True
+        return False
 
     def command(self, command: str, timeout: float | None = None) -> str:
         """Send one command and return its reply text (without the status line)."""
@@ -228,7 +268,8 @@ class AudacityPipe:
             except BlockingIOError:
                 continue
             except BrokenPipeError:
-                raise AudacityError(
+                # Before the first reply, most likely the old pipe of a server that just remade it.
+                raise _NotListening(
                     f"Audacity closed its script pipe {self.to_path}; is it still running?"
                 ) from None
             data = data[written:]

@@ -29,6 +29,7 @@ import soundfile as sf
 from conftest import acapella_command
 from acapella.host_adapters.audacity import (
     AudacityError,
+    RECONNECT_S,
     AudacityPipe,
     default_pipe_paths,
     quote_arg,
@@ -306,7 +307,8 @@ def test_pipe_problems_are_one_line_errors(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(AudacityError, match=r"^stale Audacity pipe .*/to: no Audacity is listening") as caught:
         AudacityPipe(to_path, from_path).connect()
-    assert time.monotonic() - started < 1
+    # It gives up once the grace for a pipe being remade is over, instead of blocking in open().
+    assert time.monotonic() - started < RECONNECT_S + 5
     assert "\n" not in str(caught.value)
 
 
@@ -340,7 +342,6 @@ def test_no_selection_says_select_audio_first(audacity: AudacitySession, tmp_pat
 
 
 def test_separates_selection_into_new_tracks(audacity: AudacitySession, tmp_path: Path) -> None:
-    started = time.monotonic()
     with AudacityPipe(timeout=20) as pipe:
         clear_project(pipe)
         mixture_path = tmp_path / "mixture.wav"
@@ -395,7 +396,6 @@ def test_separates_selection_into_new_tracks(audacity: AudacitySession, tmp_path
         assert [t["name"] for t in tracks][3:] == [f"{TRACK_NAME} - accompaniment"]
         assert tracks[3]["start"] == pytest.approx(0.5, abs=2.0 / SR)
         assert tracks[3]["end"] == pytest.approx(1.25, abs=2.0 / SR)
-    assert time.monotonic() - started < 60
 
 
 def test_missing_file_is_refused_before_import(audacity: AudacitySession, tmp_path: Path) -> None:
@@ -406,6 +406,17 @@ def test_missing_file_is_refused_before_import(audacity: AudacitySession, tmp_pa
             pipe.import_file(missing)
         # No modal dialog went up: the pipe still answers at once.
         assert len(pipe.tracks()) == before
+
+
+def test_back_to_back_connections_survive_the_pipes_being_remade(audacity: AudacitySession) -> None:
+    # Audacity deletes and remakes both pipes each time a client leaves; a client
+    # that connects in that moment must wait it out, not report Audacity gone.
+    inodes = set()
+    for _ in range(100):
+        with AudacityPipe(timeout=20) as pipe:
+            assert pipe.command("Message: Text=ping").strip() == "ping"
+            inodes.add(os.stat(pipe.to_path).st_ino)
+    assert len(inodes) > 1  # the pipes really were remade meanwhile
 
 
 def test_hung_audacity_times_out_then_stale_pipe_is_reported(
