@@ -33,6 +33,8 @@ CONFIGS = {
     # "freq" without the 512-bin block, the costliest and least useful one (MODEL_CARD.md, run 19);
     # starts from a "freq" or "midside" file.
     "freq4": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
+    # "freq4" with two more residual blocks at the bottleneck, as "deep" is to "midside"; grown from a "freq4" file.
+    "freq4deep": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
     "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
 }
 
@@ -350,6 +352,8 @@ def build(name: str) -> nn.Module:
         return MaskUNet(features=4, freq=5)
     if name == "freq4":
         return MaskUNet(features=4, freq=4)
+    if name == "freq4deep":
+        return MaskUNet(features=4, freq=4, blocks=3)
     if name == "acapellabot":
         return AcapellaBot()
     raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")
