@@ -428,7 +428,8 @@ def test_hung_audacity_times_out_then_stale_pipe_is_reported(
         started = time.monotonic()
         with pytest.raises(AudacityError, match="did not answer 'Import2'"):
             pipe.command(f"Import2: Filename={quote_arg(str(tmp_path / 'missing.wav'))}", timeout=2)
-        assert time.monotonic() - started < 5
+        # The command's own 2 s deadline ended the wait, not the connection's 20 s one.
+        assert time.monotonic() - started < 15
 
     result = run_cli("--quiet", "--timeout", "2", timeout=60)
     assert result.returncode == 1
