@@ -140,9 +140,9 @@ class AudacityPipe:
             try:
                 self._connect_once()
                 return
-            except _NotListening as exc:
+            except _NotListening:
                 if time.monotonic() >= deadline:
-                    raise AudacityError(str(exc)) from None
+                    raise
                 time.sleep(0.02)
 
     def _connect_once(self) -> None:
