@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
     ap.add_argument("--varispeed", type=float, default=0.0,
-                    help="probability that a stem is sped up or slowed down (up to 2 semitones, pitch and tempo)")
+                    help="probability that a stem is sped up or slowed down (pitch and tempo together)")
+    ap.add_argument("--semitones", type=float, default=2.0,
+                    help="largest varispeed shift, in semitones either way")
     ap.add_argument("--mono", type=float, default=0.0,
                     help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
     ap.add_argument("--effects", type=float, default=0.0,
@@ -156,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     pools = load_pools(args.data, sr, ch, cache_dir=args.cache)
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
-    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, mono=args.mono, weights=args.corpora,
+    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
+                  mono=args.mono, weights=args.corpora,
                   effects=args.effects, sample_rate=sr, paired=args.paired)
     eq_rng = np.random.default_rng(args.seed + 1)
 
