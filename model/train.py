@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.ema is not None and not 0.0 < args.ema < 1.0:
         ap.error(f"--ema {args.ema}: the decay must lie between 0 and 1, e.g. 0.999")
+    if not args.semitones > 0:
+        ap.error(f"--semitones {args.semitones}: the largest shift must be above 0, e.g. 2")
     if args.init and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file; give an ONNX file exported by acapella.model.export")
 

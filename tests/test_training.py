@@ -285,6 +285,16 @@ def test_corpora_option_reads_weights_and_refuses_unknown_names():
             corpus_weights(bad)
 
 
+def test_semitones_option_refuses_a_range_that_is_not_positive(tmp_path, capsys):
+    from acapella.model import train
+
+    for bad in ("0", "-3"):
+        with pytest.raises(SystemExit):
+            train.main(["--out", str(tmp_path / "run"), "--semitones", bad])
+        assert f"--semitones {float(bad)}: the largest shift must be above 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
     from acapella.model import export, train
     from acapella.models import OnnxModel
