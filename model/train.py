@@ -75,6 +75,17 @@ def chunk_sdr_loss(err: torch.Tensor, mix: torch.Tensor, valid: torch.Tensor, ch
     return 10 * torch.log10((e + 10 ** (floor_db / 10) * x + tiny) / (x + tiny)).mean()
 
 
+def probability(text: str) -> float:
+    """``0.3`` -> ``0.3``, for the options that give a share of examples; refuses values outside [0, 1]."""
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a probability between 0 and 1, e.g. 0.3") from None
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability: give a value between 0 and 1, e.g. 0.3")
+    return p
+
+
 def corpus_weights(text: str) -> dict[str, float]:
     """``musdb=0.8,pjs=0.1`` -> ``{"musdb": 0.8, "pjs": 0.1}``, for ``--corpora``."""
     out = {}
@@ -105,15 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
-    ap.add_argument("--varispeed", type=float, default=0.0,
+    ap.add_argument("--varispeed", type=probability, default=0.0,
                     help="probability that a stem is sped up or slowed down (pitch and tempo together)")
     ap.add_argument("--semitones", type=float, default=2.0,
                     help="largest varispeed shift, in semitones either way")
-    ap.add_argument("--mono", type=float, default=0.0,
+    ap.add_argument("--mono", type=probability, default=0.0,
                     help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
-    ap.add_argument("--effects", type=float, default=0.0,
+    ap.add_argument("--effects", type=probability, default=0.0,
                     help="probability that the vocals get a random reverb (sometimes delay, chorus, compression)")
-    ap.add_argument("--paired", type=float, default=0.0,
+    ap.add_argument("--paired", type=probability, default=0.0,
                     help="probability that an example is one real song's own vocals and accompaniment, aligned, "
                          "rather than a mix of two songs")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",

@@ -295,6 +295,19 @@ def test_semitones_option_refuses_a_range_that_is_not_positive(tmp_path, capsys)
     assert not (tmp_path / "run").exists()
 
 
+def test_share_options_refuse_values_that_are_not_probabilities(tmp_path, capsys):
+    from acapella.model import train
+
+    assert train.probability("0.3") == 0.3 and train.probability("1") == 1.0
+    for option in ("--varispeed", "--mono", "--effects", "--paired"):
+        for bad in ("1.5", "-0.1", "often"):
+            with pytest.raises(SystemExit):
+                train.main(["--out", str(tmp_path / "run"), option, bad])
+            err = capsys.readouterr().err
+            assert f"argument {option}: " in err and "between 0 and 1" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
     from acapella.model import export, train
     from acapella.models import OnnxModel
