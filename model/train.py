@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paired", type=probability, default=0.0,
                     help="probability that an example is one real song's own vocals and accompaniment, aligned, "
                          "rather than a mix of two songs")
+    ap.add_argument("--layers", type=probability, default=0.0,
+                    help="probability that each stem of a mix of two songs gets a second clip of its kind under it "
+                         "(-12 to -3 dB): backing voices under the vocals, a second band under the accompaniment")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
                   mono=args.mono, weights=args.corpora,
-                  effects=args.effects, sample_rate=sr, paired=args.paired)
+                  effects=args.effects, sample_rate=sr, paired=args.paired, layers=args.layers)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

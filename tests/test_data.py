@@ -147,3 +147,29 @@ def test_paired_examples_need_one_accompaniment_per_song():
     pools.vocals.add(pools.vocals.clips[0], False, "musdb")
     with pytest.raises(ValueError, match="5 vocals but 4 accompaniments"):
         Mixer(pools, LENGTH, 2, seed=0, paired=1.0).example()
+
+
+def test_layers_stack_a_second_clip_under_each_stem():
+    # two voices (440 and 660 Hz) and two bands (110 and 165 Hz): a layered stem holds both
+    # tones of its kind whenever the second draw is the other clip
+    t = np.arange(int(3.0 * SR)) / SR
+    tone = lambda f: np.sin(2 * np.pi * f * t).astype(np.float32)[None]
+    pools = Pools(Pool([tone(440.0), tone(660.0)], [False] * 2, ["musdb"] * 2),
+                  Pool([tone(110.0), tone(165.0)], [False] * 2, ["musdb"] * 2), Pool(), Pool(), Pool())
+
+    def both(x: np.ndarray, lo: float, hi: float) -> bool:
+        spec = np.abs(np.fft.rfft(x[0]))
+        level = lambda f: spec[int(round(f * x.shape[1] / SR))]
+        return min(level(lo), level(hi)) > 0.05 * max(level(lo), level(hi))
+
+    def counts(mixer: Mixer) -> tuple[int, int]:
+        ex = [mixer.example() for _ in range(40)]
+        return (sum(both(v, 440.0, 660.0) for v, _, _ in ex if np.abs(v).max() > 0),
+                sum(both(a, 110.0, 165.0) for _, a, _ in ex))
+
+    assert counts(Mixer(pools, LENGTH, 2, seed=8, layers=0.0)) == (0, 0)
+    voices, bands = counts(Mixer(pools, LENGTH, 2, seed=8, layers=1.0))
+    assert voices >= 10 and bands >= 10
+    # without layers the draws are those of a mixer that never had the option
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=9).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=9, layers=0.0).batch(3)[0])
