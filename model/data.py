@@ -204,7 +204,7 @@ class Mixer:
     def _layered(self, pool: Pool, x: np.ndarray, limited: bool):
         """With probability `layers`, `x` with a second clip of its kind under it: real
         vocal stems hold backing voices, harmonies and duets, and real bands are often
-        denser than one song's accompaniment; the 80 MUSDB songs have few of either."""
+        denser than one song's accompaniment: combinations that 80 songs alone cannot give."""
         if not self.layers or self.rng.random() >= self.layers:
             return x, limited
         y, y_lim = self._pick(pool)

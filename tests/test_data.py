@@ -8,10 +8,12 @@ SR = 44100
 LENGTH = 2 ** 16
 
 
+def tone(freq: float, seconds: float = 3.0) -> np.ndarray:
+    return np.sin(2 * np.pi * freq * np.arange(int(seconds * SR)) / SR).astype(np.float32)[None]
+
+
 def tone_pools(freq: float, limited: bool, seconds: float = 3.0) -> Pools:
-    t = np.arange(int(seconds * SR)) / SR
-    tone = np.sin(2 * np.pi * freq * t).astype(np.float32)[None]
-    one = lambda: Pool([tone.copy()], [limited], ["mir1k" if limited else "musdb"])
+    one = lambda: Pool([tone(freq, seconds)], [limited], ["mir1k" if limited else "musdb"])
     return Pools(one(), one(), Pool(), Pool(), Pool())
 
 
@@ -152,8 +154,6 @@ def test_paired_examples_need_one_accompaniment_per_song():
 def test_layers_stack_a_second_clip_under_each_stem():
     # two voices (440 and 660 Hz) and two bands (110 and 165 Hz): a layered stem holds both
     # tones of its kind whenever the second draw is the other clip
-    t = np.arange(int(3.0 * SR)) / SR
-    tone = lambda f: np.sin(2 * np.pi * f * t).astype(np.float32)[None]
     pools = Pools(Pool([tone(440.0), tone(660.0)], [False] * 2, ["musdb"] * 2),
                   Pool([tone(110.0), tone(165.0)], [False] * 2, ["musdb"] * 2), Pool(), Pool(), Pool())
 
