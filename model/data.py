@@ -119,11 +119,11 @@ class Mixer:
 
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
-                 sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0):
+                 sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
-        self.paired, self.layers = paired, layers
+        self.paired, self.layers, self.reverse = paired, layers, reverse
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
@@ -195,11 +195,18 @@ class Mixer:
         w = np.array([self.weights.get(g, 1.0) for g in groups])
         return groups[self.rng.choice(len(groups), p=w / w.sum())]
 
+    def _reversed(self) -> bool:
+        """Whether to play a draw backwards (probability `reverse`): the pitch, timbre and
+        vibrato of a voice and the harmony of a band stay, their order in time is new, so
+        the 80 songs give new phrases and patterns rather than the same ones again."""
+        return bool(self.reverse) and self.rng.random() < self.reverse
+
     def _pick(self, pool: Pool):
         g = self._group(pool.groups)
         members = [i for i, x in enumerate(pool.groups) if x == g]
         i = members[self.rng.integers(len(members))]
-        return self._stereo(self._segment(pool.clips[i], pool.limited[i])), pool.limited[i]
+        x = self._stereo(self._segment(pool.clips[i], pool.limited[i]))
+        return (np.ascontiguousarray(x[:, ::-1]) if self._reversed() else x), pool.limited[i]
 
     def _layered(self, pool: Pool, x: np.ndarray, limited: bool):
         """With probability `layers`, `x` with a second clip of its kind under it: real
@@ -229,9 +236,10 @@ class Mixer:
         k = self.rng.integers(len(vi))
         limited = self.p.vocals.limited[vi[k]]
         rate, start, swap = self._rate(limited), self.rng.random(), self.rng.random() < 0.5
+        step = -1 if self._reversed() else 1  # both stems alike, so they stay in time
 
         def stem(pool: Pool, i: int) -> np.ndarray:
-            return self._stereo(self._segment(pool.clips[i], limited, rate, start), swap)
+            return np.ascontiguousarray(self._stereo(self._segment(pool.clips[i], limited, rate, start), swap)[:, ::step])
 
         v = stem(self.p.vocals, vi[k])
         parts = [self.p.drums, self.p.bass, self.p.other]

@@ -173,3 +173,29 @@ def test_layers_stack_a_second_clip_under_each_stem():
     # without layers the draws are those of a mixer that never had the option
     np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=9).batch(3)[0],
                                   Mixer(pools, LENGTH, 2, seed=9, layers=0.0).batch(3)[0])
+
+
+def test_reverse_plays_clips_backwards_and_keeps_a_song_in_time():
+    # clips that swell from silence: played forwards the second half of a crop is the louder
+    swell = lambda f: tone(f) * np.linspace(0.0, 1.0, 3 * SR, dtype=np.float32)
+    pools = Pools(Pool([swell(440.0)], [False], ["musdb"]), Pool([swell(110.0)], [False], ["musdb"]),
+                  Pool(), Pool(), Pool())
+
+    def backwards(x: np.ndarray) -> bool:
+        half = x.shape[1] // 2
+        return float(np.sum(x[:, :half] ** 2)) > float(np.sum(x[:, half:] ** 2))
+
+    def draws(mixer: Mixer) -> list[tuple[bool, bool]]:
+        ex = [mixer.example() for _ in range(40)]
+        return [(backwards(v), backwards(a)) for v, a, _ in ex if np.abs(v).max() > 0]
+
+    assert not any(v or a for v, a in draws(Mixer(pools, LENGTH, 2, seed=10)))
+    both = draws(Mixer(pools, LENGTH, 2, seed=10, reverse=1.0))
+    assert all(v and a for v, a in both)
+    some = draws(Mixer(pools, LENGTH, 2, seed=10, reverse=0.5))
+    assert 0 < sum(v for v, _ in some) < len(some) and 0 < sum(a for _, a in some) < len(some)
+    # a real song's two stems turn together, so the voice stays in time with its band
+    assert all(v == a for v, a in draws(Mixer(pools, LENGTH, 2, seed=11, reverse=0.5, paired=1.0)))
+    # without reversal the draws are those of a mixer that never had the option
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=12, paired=0.5, layers=0.3).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=12, paired=0.5, layers=0.3, reverse=0.0).batch(3)[0])
