@@ -239,7 +239,8 @@ class Mixer:
         step = -1 if self._reversed() else 1  # both stems alike, so they stay in time
 
         def stem(pool: Pool, i: int) -> np.ndarray:
-            return np.ascontiguousarray(self._stereo(self._segment(pool.clips[i], limited, rate, start), swap)[:, ::step])
+            x = self._stereo(self._segment(pool.clips[i], limited, rate, start), swap)
+            return np.ascontiguousarray(x[:, ::step])
 
         v = stem(self.p.vocals, vi[k])
         parts = [self.p.drums, self.p.bass, self.p.other]
