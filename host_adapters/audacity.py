@@ -160,6 +160,8 @@ class AudacityPipe:
                 ) from None
             if exc.errno == errno.ENOENT:
                 self._check_fifo(self.to_path)
+                # Gone at open() yet back now: Audacity remade it in between, so wait it out.
+                raise _NotListening(f"Audacity remade its script pipe {self.to_path}") from None
             raise AudacityError(f"cannot open Audacity pipe {self.to_path}: {exc.strerror}") from None
         try:
             # Audacity opens its end of the reply pipe only once we hold this
@@ -169,6 +171,7 @@ class AudacityPipe:
             self.close()
             if exc.errno == errno.ENOENT:
                 self._check_fifo(self.from_path)
+                raise _NotListening(f"Audacity remade its script pipe {self.from_path}") from None
             raise AudacityError(f"cannot open Audacity pipe {self.from_path}: {exc.strerror}") from None
         try:
             self._sync()

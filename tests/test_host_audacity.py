@@ -312,6 +312,32 @@ def test_pipe_problems_are_one_line_errors(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_a_pipe_remade_between_check_and_open_is_waited_out(tmp_path: Path) -> None:
+    # The window Audacity leaves when a client quits: the pipe is gone at open()
+    # and already back at the re-check. That is a remake to wait out, not an error.
+    to_path, from_path = tmp_path / "to", tmp_path / "from"
+    os.mkfifo(to_path)
+    os.mkfifo(from_path)
+
+    class RemadeOnce(AudacityPipe):
+        removed = False
+
+        def _check_fifo(self, path: Path) -> None:
+            if self.removed and not path.exists():
+                os.mkfifo(path)
+            super()._check_fifo(path)
+            if path == from_path and not self.removed:
+                self.removed = True
+                to_path.unlink()
+
+    pipe = RemadeOnce(to_path, from_path)
+    # Nobody listens on the remade pipe either, so once the retries run out the
+    # error is the stale-pipe one, not "No such file or directory".
+    with pytest.raises(AudacityError, match=r"^stale Audacity pipe .*/to: no Audacity is listening"):
+        pipe.connect()
+    assert pipe.removed
+
+
 def test_quoting_for_the_pipe() -> None:
     assert quote_arg('a "b" \\c') == '"a \\"b\\" \\\\c"'
     with pytest.raises(AudacityError, match="line break"):
