@@ -119,11 +119,12 @@ class Mixer:
 
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
-                 sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0):
+                 sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0,
+                 quiet: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
-        self.paired, self.layers, self.reverse = paired, layers, reverse
+        self.paired, self.layers, self.reverse, self.quiet = paired, layers, reverse, quiet
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
@@ -278,6 +279,11 @@ class Mixer:
             # Mono songs reach a stereo model as two equal channels: no side signal at all.
             v = np.repeat(v.mean(axis=0, keepdims=True), 2, axis=0)
             a = np.repeat(a.mean(axis=0, keepdims=True), 2, axis=0)
+        if self.quiet and self.rng.random() < self.quiet:
+            # Home recordings and unmastered mixes sit far below a mastered song, and the
+            # network reads log1p magnitudes, which change shape with level, not only offset.
+            g = self._db(-24, -6)
+            v, a = v * g, a * g
         if self.rng.random() < 0.5:
             v, a = -v, -a
         return v.astype(np.float32), a.astype(np.float32), bool(v_lim or a_lim)

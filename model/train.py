@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(-12 to -3 dB): backing voices under the vocals, a second band under the accompaniment")
     ap.add_argument("--reverse", type=probability, default=0.0,
                     help="probability that each clip drawn (both stems alike in a real song) plays backwards")
+    ap.add_argument("--quiet", type=probability, default=0.0,
+                    help="probability that a whole example (both stems) is turned down by 6 to 24 dB, as quiet recordings are")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
                   mono=args.mono, weights=args.corpora,
                   effects=args.effects, sample_rate=sr, paired=args.paired, layers=args.layers,
-                  reverse=args.reverse)
+                  reverse=args.reverse, quiet=args.quiet)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

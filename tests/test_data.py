@@ -200,3 +200,27 @@ def test_reverse_plays_clips_backwards_and_keeps_a_song_in_time():
     # without reversal the draws are those of a mixer that never had the option
     np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=12, paired=0.5, layers=0.3).batch(3)[0],
                                   Mixer(pools, LENGTH, 2, seed=12, paired=0.5, layers=0.3, reverse=0.0).batch(3)[0])
+
+
+def test_quiet_turns_whole_examples_down_and_keeps_their_balance():
+    pools = Pools(Pool([tone(440.0)], [False], ["musdb"]), Pool([tone(110.0)], [False], ["musdb"]),
+                  Pool(), Pool(), Pool())
+    rms = lambda x: float(np.sqrt(np.mean(x ** 2)))
+
+    def cut_db(quiet: float, seed: int) -> float:
+        # a mixer's first example draws its clips and gains before the level, so the
+        # same seed gives the same example, only turned down
+        v0, a0, _ = Mixer(pools, LENGTH, 2, seed=seed).example()
+        v1, a1, _ = Mixer(pools, LENGTH, 2, seed=seed, quiet=quiet).example()
+        gain = rms(a1) / rms(a0)
+        # both stems by the same gain (the sign may flip): the balance is the loud draw's
+        np.testing.assert_allclose(np.abs(v1), np.abs(v0) * gain, rtol=1e-4, atol=1e-7)
+        return 20 * np.log10(gain)
+
+    cuts = [cut_db(1.0, seed) for seed in range(40)]
+    assert all(-24.01 <= c <= -5.99 for c in cuts) and max(cuts) - min(cuts) > 9
+    some = [cut_db(0.5, seed) for seed in range(40)]
+    assert 5 < sum(c < -1 for c in some) < 35 and all(abs(c) < 1e-4 or c < -5.99 for c in some)
+    # without the option the draws are those of a mixer that never had it
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=16, paired=0.5, layers=0.3).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=16, paired=0.5, layers=0.3, quiet=0.0).batch(3)[0])
