@@ -16,8 +16,10 @@ separator has to beat, and it needs no model. ``--oracle`` scores the best mask
 that a network could give with ``--model``'s STFT (``--oracle N_FFT,HOP`` for
 another STFT), from the true stems: the ceiling of masking with that STFT. ``--post STEP``
 runs a candidate post-step on the mask (``post_steps.py``): with ``--against`` the
-same model without it, it measures what the step would bring. Needs acapella importable
-(``pip install -e .``).
+same model without it, it measures what the step would bring. ``--gain DB`` turns each
+mixture up or down before separating and the stems back after (SDR is scored at the
+songs' own level): how a model copes with quieter or louder files than the set's. Needs
+acapella importable (``pip install -e .``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ def _json_safe(x):
     return x
 
 
+def at_gain(separate, db: float):
+    """``separate`` fed the mixture scaled by ``db`` decibels, its stems scaled back."""
+    if db == 0:
+        return separate
+    g = 10 ** (db / 20)
+
+    def scaled(mixture, sample_rate):
+        return {stem: x / g for stem, x in separate(mixture * g, sample_rate).items()}
+
+    return scaled
+
+
 def main(argv: list[str] | None = None) -> int:
     from acapella.evaluate import VALIDATION_SETS, evaluate_folder, list_songs, paired_change
 
@@ -71,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--post", metavar="STEP",
                    help="run a candidate post-step on --model's mask (see post_steps.py): wiener=N[:K], temperature=P, swap")
     p.add_argument("--against", metavar="MODEL", help="compare with MODEL on the same songs, song by song")
+    p.add_argument("--gain", type=float, default=0.0, metavar="DB",
+                   help="turn each mixture up (or down, negative) by DB before separating, for every model scored")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
                    help="store the aggregate in model/models.json under the model and --set (bundled models only)")
@@ -81,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--against compares two models; drop --mixture-baseline")
     if args.post and (args.mixture_baseline or args.oracle or args.record):
         p.error("--post changes --model's engine: drop --mixture-baseline, --oracle and --record")
+    if args.gain and (args.oracle or args.record or not math.isfinite(args.gain)):
+        p.error(f"--gain {args.gain:g}: give a finite number of dB, without --oracle or --record "
+                "(recorded figures are at the set's own level)")
     if args.oracle and (args.mixture_baseline or args.record):
         p.error("--oracle scores no model: drop --mixture-baseline and --record")
 
@@ -137,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             separate = Separator(model=args.model, threads=args.threads).separate
 
+    if args.gain:
+        separate = at_gain(separate, args.gain)
+        label += f", mixtures at {args.gain:+g} dB"
     print(f"{label} on {folder}")
     print(f"{'song':48s} {'voc v4':>8} {'acc v4':>8} {'voc glob':>8} {'acc glob':>8} {'sep s':>7}")
     results = evaluate_folder(separate, folder, songs=songs, progress=_print_row,
@@ -156,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.against:
         from acapella import Separator
 
-        base = evaluate_folder(Separator(model=args.against, threads=args.threads).separate, folder, songs=songs)
+        base = evaluate_folder(at_gain(Separator(model=args.against, threads=args.threads).separate, args.gain),
+                               folder, songs=songs)
         bagg = base["aggregate"]
         print(f"{'model ' + args.against + ', same songs':48s} {_fmt(bagg['vocals']['sdr_v4'])} "
               f"{_fmt(bagg['accompaniment']['sdr_v4'])} {_fmt(bagg['vocals']['sdr_global'])} "
@@ -174,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "mixture_baseline": args.mixture_baseline,
             "oracle": label if args.oracle else None,
             "post": args.post,
+            "gain_db": args.gain,
             "set": args.set,
             "folder": str(folder),
         }
