@@ -69,6 +69,18 @@ class Reader:
             raise ValueError(f"cannot read {self.path}: it reports {self.channels} channels at {self.sample_rate} Hz")
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """Blocks of `size` frames; refuses NaN or infinite samples (float files from a broken render),
+        which would turn whole stems into NaN, before they reach the network."""
+        done = 0
+        for block in self._read(size):
+            if not np.isfinite(block).all():
+                at = done + int(np.argmin(np.isfinite(block).all(axis=0)))
+                raise ValueError(f"cannot read {self.path}: NaN or infinite samples from {at / self.sample_rate:.2f} s "
+                                 f"(sample {at}): repair or re-export the file")
+            done += block.shape[1]
+            yield block
+
+    def _read(self, size: int) -> Iterator[np.ndarray]:
         try:
             if self._sf is not None:
                 for block in self._sf.blocks(blocksize=size, dtype="float32", always_2d=True):

@@ -140,6 +140,20 @@ def test_batch_carries_on_past_bad_files(tmp_path, song):
         assert sf.info(cut_out / "vocals.wav").frames > 0
 
 
+def test_nan_samples_refused(tmp_path):
+    # A float file from a broken render: NaN would spread over whole stems through the network.
+    x = noise((3 * 44100, 2)).astype(np.float32)
+    x[66150:66160, 1] = np.nan
+    src = tmp_path / "broken.wav"
+    sf.write(src, x, 44100, subtype="FLOAT")
+    out = tmp_path / "out"
+    proc = run("separate", src, "-o", out, "--quiet")
+    assert proc.returncode == 1
+    line = one_line_error(proc)[0]
+    assert "broken.wav" in line and "NaN" in line and "1.50 s" in line
+    assert not (out / "broken").exists() or not any((out / "broken").iterdir())
+
+
 def test_unwritable_output(tmp_path, song):
     blocker = tmp_path / "file"
     blocker.write_text("x")
