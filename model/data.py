@@ -3,7 +3,8 @@
 Each training example is built fresh: vocals of one clip over an accompaniment
 from another (or one remixed from the drums, bass and other of three songs),
 or, with probability `paired`, one real song's own stems, aligned,
-with random gains, offsets, panning, channel swaps, EQ and (optionally) speed
+with random gains, offsets, panning (with probability `pan`, the voice
+anywhere from hard left to hard right), channel swaps, EQ and (optionally) speed
 changes that shift pitch and tempo together, and vocal effects (reverb, delay,
 chorus, compression) of the kind a produced song puts on its voice. The mixture is always
 the sum of the very stems used as targets, so it stays exact.
@@ -120,11 +121,12 @@ class Mixer:
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
                  sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0,
-                 quiet: float = 0.0):
+                 quiet: float = 0.0, pan: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
         self.paired, self.layers, self.reverse, self.quiet = paired, layers, reverse, quiet
+        self.pan = pan
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
@@ -273,6 +275,12 @@ class Mixer:
             a, a_lim = self._layered(self.p.accompaniment, a, a_lim)
         v = v * self._db(-9, 3)
         a = a * self._db(-6, 3)
+        if self.pan and self.channels == 2 and self.rng.random() < self.pan:
+            # Early stereo records (and some mixes since) put the voice hard to one side,
+            # while every stem here sings from the centre: a network that learns "only the
+            # centre sings" hands a panned voice to the accompaniment. Constant-power pan law.
+            theta = self.rng.uniform(0.0, np.pi / 2)
+            v = v * (np.sqrt(2) * np.array([[np.cos(theta)], [np.sin(theta)]], dtype=np.float32))
         if self.rng.random() < 0.05:
             v = v * 0.0  # instrumental stretches: the mask must stay shut
         if self.mono and self.channels == 2 and self.rng.random() < self.mono:

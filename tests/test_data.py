@@ -224,3 +224,27 @@ def test_quiet_turns_whole_examples_down_and_keeps_their_balance():
     # without the option the draws are those of a mixer that never had it
     np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=16, paired=0.5, layers=0.3).batch(3)[0],
                                   Mixer(pools, LENGTH, 2, seed=16, paired=0.5, layers=0.3, quiet=0.0).batch(3)[0])
+
+
+def test_pan_moves_the_voice_across_the_stereo_field_at_constant_power():
+    centred = np.repeat(tone(440.0), 2, axis=0)  # a stereo stem singing from the centre
+    pools = Pools(Pool([centred], [False], ["musdb"]), Pool([tone(110.0)], [False], ["musdb"]),
+                  Pool(), Pool(), Pool())
+    rms = lambda x: float(np.sqrt(np.mean(x ** 2)))
+    balances = []
+    for seed in range(40):
+        v0, a0, _ = Mixer(pools, LENGTH, 2, seed=seed).example()
+        v1, a1, _ = Mixer(pools, LENGTH, 2, seed=seed, pan=1.0).example()
+        if rms(v0) == 0 or rms(v1) == 0:  # an instrumental stretch
+            continue
+        np.testing.assert_allclose(np.abs(a1), np.abs(a0))  # only the voice moves
+        assert rms(v1) == pytest.approx(rms(v0), rel=1e-4)
+        left, right = rms(v1[0]), rms(v1[1])
+        balances.append(20 * np.log10((left + 1e-12) / (right + 1e-12)))
+    balances = np.array(balances)
+    assert len(balances) > 30
+    # both sides, often far from the centre (a hard pan), sometimes near it
+    assert balances.min() < -20 and balances.max() > 20 and (np.abs(balances) < 3).any()
+    # without the option the draws are those of a mixer that never had it
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=17, paired=0.5, layers=0.3).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=17, paired=0.5, layers=0.3, pan=0.0).batch(3)[0])

@@ -299,7 +299,7 @@ def test_share_options_refuse_values_that_are_not_probabilities(tmp_path, capsys
     from acapella.model import train
 
     assert train.probability("0.3") == 0.3 and train.probability("1") == 1.0
-    for option in ("--varispeed", "--mono", "--effects", "--paired", "--layers", "--reverse", "--quiet"):
+    for option in ("--varispeed", "--mono", "--effects", "--paired", "--layers", "--reverse", "--quiet", "--pan"):
         for bad in ("1.5", "-0.1", "often"):
             with pytest.raises(SystemExit):
                 train.main(["--out", str(tmp_path / "run"), option, bad])
