@@ -18,7 +18,10 @@ another STFT), from the true stems: the ceiling of masking with that STFT. ``--p
 runs a candidate post-step on the mask (``post_steps.py``): with ``--against`` the
 same model without it, it measures what the step would bring. ``--gain DB`` turns each
 mixture up or down before separating and the stems back after (SDR is scored at the
-songs' own level): how a model copes with quieter or louder files than the set's. Needs
+songs' own level): how a model copes with quieter or louder files than the set's.
+``--pan-vocals P`` pans each song's vocals before mixing, -1 hard left to 1 hard right
+(stereo songs; the panned stems are the references): how a model copes with a voice
+off the centre, as on early stereo records. Needs
 acapella importable (``pip install -e .``).
 """
 
@@ -67,6 +70,20 @@ def at_gain(separate, db: float):
     return scaled
 
 
+def panned_vocals(position: float):
+    """``prepare`` for evaluate_folder: the vocals panned to ``position`` (-1 left .. 1 right)."""
+    from acapella.model.data import pan_stereo
+
+    def prepare(refs):
+        if refs.shape[2] != 2:
+            raise ValueError(f"--pan-vocals needs stereo songs, got {refs.shape[2]} channel(s): use a stereo set such as musdb-valid")
+        out = refs.copy()
+        out[0] = pan_stereo(refs[0].T, position).T
+        return out
+
+    return prepare
+
+
 def main(argv: list[str] | None = None) -> int:
     from acapella.evaluate import VALIDATION_SETS, evaluate_folder, list_songs, paired_change
 
@@ -87,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--against", metavar="MODEL", help="compare with MODEL on the same songs, song by song")
     p.add_argument("--gain", type=float, default=0.0, metavar="DB",
                    help="turn each mixture up (or down, negative) by DB before separating, for every model scored")
+    p.add_argument("--pan-vocals", type=float, default=None, metavar="P",
+                   help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
                    help="store the aggregate in model/models.json under the model and --set (bundled models only)")
@@ -100,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.gain and (args.oracle or args.record or not math.isfinite(args.gain)):
         p.error(f"--gain {args.gain:g}: give a finite number of dB, without --oracle or --record "
                 "(recorded figures are at the set's own level)")
+    if args.pan_vocals is not None and (args.record or not -1.0 <= args.pan_vocals <= 1.0):
+        p.error(f"--pan-vocals {args.pan_vocals:g}: give a position from -1 (hard left) to 1 (hard right), "
+                "without --record (recorded figures are of the songs as they are)")
     if args.oracle and (args.mixture_baseline or args.record):
         p.error("--oracle scores no model: drop --mixture-baseline and --record")
 
@@ -159,10 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.gain:
         separate = at_gain(separate, args.gain)
         label += f", mixtures at {args.gain:+g} dB"
+    prepare = None if args.pan_vocals is None else panned_vocals(args.pan_vocals)
+    if prepare:
+        label += f", vocals panned to {args.pan_vocals:+g}"
     print(f"{label} on {folder}")
     print(f"{'song':48s} {'voc v4':>8} {'acc v4':>8} {'voc glob':>8} {'acc glob':>8} {'sep s':>7}")
-    results = evaluate_folder(separate, folder, songs=songs, progress=_print_row,
-                              with_references=bool(args.oracle))
+    try:
+        results = evaluate_folder(separate, folder, songs=songs, progress=_print_row,
+                                  with_references=bool(args.oracle), prepare=prepare)
+    except ValueError as e:
+        print(f"quality.py: {e}", file=sys.stderr)
+        return 1
 
     agg = results["aggregate"]
     n = len(results["songs"])
@@ -179,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         from acapella import Separator
 
         base = evaluate_folder(at_gain(Separator(model=args.against, threads=args.threads).separate, args.gain),
-                               folder, songs=songs)
+                               folder, songs=songs, prepare=prepare)
         bagg = base["aggregate"]
         print(f"{'model ' + args.against + ', same songs':48s} {_fmt(bagg['vocals']['sdr_v4'])} "
               f"{_fmt(bagg['accompaniment']['sdr_v4'])} {_fmt(bagg['vocals']['sdr_global'])} "
@@ -198,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             "oracle": label if args.oracle else None,
             "post": args.post,
             "gain_db": args.gain,
+            "pan_vocals": args.pan_vocals,
             "set": args.set,
             "folder": str(folder),
         }

@@ -278,9 +278,8 @@ class Mixer:
         if self.pan and self.channels == 2 and self.rng.random() < self.pan:
             # Early stereo records (and some mixes since) put the voice hard to one side,
             # while every stem here sings from the centre: a network that learns "only the
-            # centre sings" hands a panned voice to the accompaniment. Constant-power pan law.
-            theta = self.rng.uniform(0.0, np.pi / 2)
-            v = v * (np.sqrt(2) * np.array([[np.cos(theta)], [np.sin(theta)]], dtype=np.float32))
+            # centre sings" hands a panned voice to the accompaniment.
+            v = pan_stereo(v, self.rng.uniform(-1.0, 1.0))
         if self.rng.random() < 0.05:
             v = v * 0.0  # instrumental stretches: the mask must stay shut
         if self.mono and self.channels == 2 and self.rng.random() < self.mono:
@@ -302,6 +301,15 @@ class Mixer:
         a = np.stack([e[1] for e in ex])
         lim = np.array([e[2] for e in ex])
         return v, a, lim
+
+
+def pan_stereo(x: np.ndarray, position: float) -> np.ndarray:
+    """Stereo `x` (2, samples) panned to `position`: -1 hard left, 0 as it is, 1 hard right.
+
+    Constant power: a centred (equal-channel) stem keeps its energy wherever it goes.
+    """
+    theta = (position + 1.0) * np.pi / 4
+    return x * (np.sqrt(2) * np.array([[np.cos(theta)], [np.sin(theta)]], dtype=np.float32))
 
 
 def default_data_root() -> Path:

@@ -187,6 +187,34 @@ def test_evaluate_folder(tmp_path: Path) -> None:
         evaluate_folder(lambda mix, sr: {}, tmp_path, songs=["missing"])
 
 
+def test_prepare_changes_the_stems_that_are_mixed_and_scored(tmp_path: Path) -> None:
+    sf = pytest.importorskip("soundfile")
+    from acapella.model.data import pan_stereo
+
+    rng = np.random.default_rng(4)
+    d = tmp_path / "song"
+    d.mkdir()
+    voc = (0.3 * rng.standard_normal((SR, 2))).astype(np.float32)
+    acc = (0.2 * rng.standard_normal((SR, 2))).astype(np.float32)
+    for stem, audio in (("vocals", voc), ("accompaniment", acc)):
+        sf.write(d / f"{stem}.wav", audio, SR, subtype="FLOAT")
+    seen = {}
+
+    def separate(mix: np.ndarray, sr: int, refs: np.ndarray) -> dict:
+        seen["mix"], seen["refs"] = mix, refs
+        return {"vocals": refs[0], "accompaniment": refs[1]}
+
+    res = evaluate_folder(separate, tmp_path, with_references=True,
+                          prepare=lambda refs: np.stack([pan_stereo(refs[0].T, -1.0).T, refs[1]]))
+    # the vocals went hard left (constant power), the mixture is the sum of the new stems,
+    # and the scores are against them: the references handed back score as perfect
+    np.testing.assert_allclose(seen["refs"][0][:, 1], 0.0, atol=1e-7)
+    np.testing.assert_allclose(seen["refs"][0][:, 0], np.sqrt(2) * voc[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(seen["refs"][1], acc)
+    np.testing.assert_allclose(seen["mix"], seen["refs"][0] + seen["refs"][1], rtol=1e-6)
+    assert res["aggregate"]["vocals"]["sdr_global"] > 100
+
+
 def test_oracle_mask_gets_the_true_stems_and_bounds_masking(tmp_path: Path) -> None:
     sf = pytest.importorskip("soundfile")
     rng = np.random.default_rng(5)
