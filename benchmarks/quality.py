@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="turn each mixture up (or down, negative) by DB before separating, for every model scored")
     p.add_argument("--pan-vocals", type=float, default=None, metavar="P",
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
+    p.add_argument("--per-channel", action="store_true",
+                   help="separate each channel as a mono song (Separator(per_channel=True)), --model only")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
                    help="store the aggregate in model/models.json under the model and --set (bundled models only)")
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.pan_vocals is not None and (args.record or not -1.0 <= args.pan_vocals <= 1.0):
         p.error(f"--pan-vocals {args.pan_vocals:g}: give a position from -1 (hard left) to 1 (hard right), "
                 "without --record (recorded figures are of the songs as they are)")
+    if args.per_channel and (args.mixture_baseline or args.oracle or args.post or args.record):
+        p.error("--per-channel changes --model's engine: drop --mixture-baseline, --oracle, --post and --record")
     if args.oracle and (args.mixture_baseline or args.record):
         p.error("--oracle scores no model: drop --mixture-baseline and --record")
 
@@ -176,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(str(e))
             label += f", post-step {args.post}"
         else:
-            separate = Separator(model=args.model, threads=args.threads).separate
+            separate = Separator(model=args.model, threads=args.threads, per_channel=args.per_channel).separate
+            if args.per_channel:
+                label += ", each channel on its own"
 
     if args.gain:
         separate = at_gain(separate, args.gain)
@@ -228,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             "post": args.post,
             "gain_db": args.gain,
             "pan_vocals": args.pan_vocals,
+            "per_channel": args.per_channel,
             "set": args.set,
             "folder": str(folder),
         }

@@ -102,7 +102,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
         _err(problem)
         return EXIT_FAILED
     try:
-        sep = Separator(model=args.model, threads=args.threads, chunk_seconds=args.chunk_seconds)
+        sep = Separator(model=args.model, threads=args.threads, chunk_seconds=args.chunk_seconds,
+                        per_channel=args.per_channel)
     except ValueError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -228,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="default", help="bundled model name or .onnx path (see: acapella models)")
     s.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, help="audio per network call (default: %(default)s)")
     s.add_argument("--threads", type=int, default=None, help="threads for the network and the STFT (default: all cores)")
+    s.add_argument("--per-channel", action="store_true",
+                   help="separate each channel as a mono song (twice the work): for voices panned to one side")
     s.add_argument("--force", action="store_true", help="overwrite existing outputs")
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
     s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")

@@ -46,16 +46,20 @@ class Pipeline:
     """Streaming vocals for one stream at its own rate and channel count.
 
     Channels are grouped into the model's channel count (pairs for a stereo
-    model; mono is doubled; an odd last channel is doubled). Other rates go
+    model; mono is doubled; an odd last channel is doubled), or with
+    `per_channel` each channel is doubled into a group of its own. Other rates go
     through pedalboard's `StreamResampler` to the model's rate and back.
     """
 
     def __init__(self, model: OnnxModel, sample_rate: int, channels: int, chunk_frames: int,
-                 future_frames: int | None = None):
+                 future_frames: int | None = None, per_channel: bool = False):
         self.model, self.rate, self.channels = model, sample_rate, channels
         per = model.channels
-        groups = -(-channels // per)
-        self.route = [min(g * per + j, channels - 1) for g in range(groups) for j in range(per)]
+        if per_channel:
+            self.route = [c for c in range(channels) for _ in range(per)]
+        else:
+            groups = -(-channels // per)
+            self.route = [min(g * per + j, channels - 1) for g in range(groups) for j in range(per)]
         self._direct = self.route == list(range(channels))  # stereo into a stereo model: no copies
         self.resample = sample_rate != model.sample_rate
         delay = 0.0
@@ -130,6 +134,12 @@ class Separator:
     The model is loaded once; `separate` and `separate_file` may be called from
     several threads at once.
 
+    `per_channel=True` separates each channel on its own, as a mono song, for
+    twice the network's work on stereo: for voices panned to one side, as on
+    early stereo records, which the stereo network mostly misses (its inputs
+    tie the voice to the centre); on centred voices it scores lower (see the
+    model card).
+
     Example::
 
         >>> import numpy as np
@@ -144,11 +154,12 @@ class Separator:
     """
 
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None,
-                 chunk_seconds: float = CHUNK_SECONDS):
+                 chunk_seconds: float = CHUNK_SECONDS, per_channel: bool = False):
         if not chunk_seconds > 0:
             raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
         self.model = OnnxModel(model, threads=threads)
         self.chunk_seconds = float(chunk_seconds)
+        self.per_channel = bool(per_channel)
 
     @property
     def sample_rate(self) -> int:
@@ -163,7 +174,7 @@ class Separator:
         chunk = chunk_seconds if chunk_seconds is not None else self.chunk_seconds
         frames = max(1, int(round(chunk * m.sample_rate / m.hop)))
         future = None if future_seconds is None else int(np.ceil(future_seconds * m.sample_rate / m.hop))
-        return Pipeline(m, int(sample_rate), channels, frames, future)
+        return Pipeline(m, int(sample_rate), channels, frames, future, per_channel=self.per_channel)
 
     def _block(self, sample_rate: int) -> int:
         return max(1, int(self.chunk_seconds * sample_rate))

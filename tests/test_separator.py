@@ -171,3 +171,17 @@ def test_seed_model_runs_per_channel():
     assert sep.model.channels == 1 and sep.sample_rate == 22050
     x = noise((2, 8000))
     check_stems(sep.separate(x, 44100), x)
+
+
+def test_per_channel_separates_each_channel_as_a_mono_song(separator):
+    x = noise((2, 30000))
+    each = Separator(per_channel=True).separate(x, 44100)
+    check_stems(each, x)
+    for c in range(2):
+        alone = separator.separate(x[c], 44100)["vocals"]
+        np.testing.assert_allclose(each["vocals"][c], alone, atol=1e-5)
+    # and the same at another rate, through the resamplers
+    y = noise((16000, 2))
+    each = Separator(per_channel=True).separate(y, 16000)
+    check_stems(each, y)
+    np.testing.assert_allclose(each["vocals"][:, 1], separator.separate(y[:, 1], 16000)["vocals"], atol=1e-5)
