@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from acapella import Separator
 from acapella.cli import main
 from conftest import noise
 
@@ -138,6 +139,18 @@ def test_batch_carries_on_past_bad_files(tmp_path, song):
         assert not cut_out.exists() or not any(cut_out.iterdir())
     else:
         assert sf.info(cut_out / "vocals.wav").frames > 0
+
+
+def test_per_channel(tmp_path, song):
+    mix, rate = sf.read(song, dtype="float32")
+    proc = run("separate", song, "-o", tmp_path / "each", "--per-channel", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    v, _ = sf.read(tmp_path / "each" / "song" / "vocals.wav", dtype="float32")
+    a, _ = sf.read(tmp_path / "each" / "song" / "accompaniment.wav", dtype="float32")
+    assert np.max(np.abs(v + a - mix)) < 1e-6
+    # the right channel alone, as a mono song, gives the same right-channel vocals
+    alone = Separator().separate(mix[:, 1], rate)["vocals"]
+    np.testing.assert_allclose(v[:, 1], alone, atol=1e-5)
 
 
 def test_nan_samples_refused(tmp_path):
