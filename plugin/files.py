@@ -132,8 +132,10 @@ class AtomicWriters:
         except BaseException as exc:
             self._discard()
             if isinstance(exc, (sf.LibsndfileError, RuntimeError, ValueError)):
-                raise ValueError(f"cannot write {self.fmt} at {self.rate} Hz with {self.channels} channels "
-                                 f"({exc}): choose another --format") from None
+                # libsndfile's own message names the temporary file; its reason alone is what helps.
+                reason = getattr(exc, "error_string", None) or str(exc)
+                raise ValueError(f"cannot write {target}: {self.fmt} at {self.rate} Hz with {self.channels} channels "
+                                 f"fails ({reason}): choose another --format") from None
             raise
         return self
 

@@ -153,6 +153,16 @@ def test_per_channel(tmp_path, song):
     np.testing.assert_allclose(v[:, 1], alone, atol=1e-5)
 
 
+def test_format_that_cannot_hold_the_input(tmp_path):
+    src = tmp_path / "odd.wav"
+    sf.write(src, noise((7000, 2)), 7000)  # MP3 has no 7 kHz rate
+    proc = run("separate", src, "-o", tmp_path / "out", "--format", "mp3", "--quiet")
+    assert proc.returncode == 1
+    line = one_line_error(proc)[0]
+    assert "vocals.mp3" in line and "7000 Hz" in line and "--format" in line and ".part" not in line
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
 def test_nan_samples_refused(tmp_path):
     # A float file from a broken render: NaN would spread over whole stems through the network.
     x = noise((3 * 44100, 2)).astype(np.float32)
