@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
     p.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (Separator(per_channel=True)), --model only")
+    p.add_argument("--vocal-pan", default="auto", metavar="P",
+                   help="Separator(vocal_pan=P) for --model: auto (the default) finds where the voice sits, "
+                        "a number from -1 to 1 says it (0: the stereo field as it is); --against keeps auto")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
                    help="store the aggregate in model/models.json under the model and --set (bundled models only)")
@@ -126,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
                 "without --record (recorded figures are of the songs as they are)")
     if args.per_channel and (args.mixture_baseline or args.oracle or args.post or args.record):
         p.error("--per-channel changes --model's engine: drop --mixture-baseline, --oracle, --post and --record")
+    if args.vocal_pan != "auto":
+        try:
+            args.vocal_pan = float(args.vocal_pan)
+        except ValueError:
+            p.error(f"--vocal-pan {args.vocal_pan!r}: give auto or a number from -1 (hard left) to 1 (hard right)")
+        if args.mixture_baseline or args.oracle or args.post or args.record:
+            p.error("--vocal-pan changes --model's engine: drop --mixture-baseline, --oracle, --post and --record")
     if args.oracle and (args.mixture_baseline or args.record):
         p.error("--oracle scores no model: drop --mixture-baseline and --record")
 
@@ -180,9 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(str(e))
             label += f", post-step {args.post}"
         else:
-            separate = Separator(model=args.model, threads=args.threads, per_channel=args.per_channel).separate
+            try:
+                separate = Separator(model=args.model, threads=args.threads, per_channel=args.per_channel,
+                                     vocal_pan=args.vocal_pan).separate
+            except ValueError as e:
+                p.error(str(e))
             if args.per_channel:
                 label += ", each channel on its own"
+            if args.vocal_pan != "auto":
+                label += f", vocal pan {args.vocal_pan:+g}"
 
     if args.gain:
         separate = at_gain(separate, args.gain)
@@ -235,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             "gain_db": args.gain,
             "pan_vocals": args.pan_vocals,
             "per_channel": args.per_channel,
+            "vocal_pan": args.vocal_pan,
             "set": args.set,
             "folder": str(folder),
         }

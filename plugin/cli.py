@@ -103,7 +103,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         sep = Separator(model=args.model, threads=args.threads, chunk_seconds=args.chunk_seconds,
-                        per_channel=args.per_channel)
+                        per_channel=args.per_channel, vocal_pan=args.vocal_pan)
     except ValueError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -210,6 +210,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _vocal_pan(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give auto or a number from -1 (hard left) to 1 (hard right)")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         self.exit(EXIT_USAGE, f"acapella: {message} (see: {self.prog} --help)\n")
@@ -231,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=None, help="threads for the network and the STFT (default: all cores)")
     s.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (twice the work): for voices panned to one side")
+    s.add_argument("--vocal-pan", type=_vocal_pan, default="auto", metavar="P",
+                   help="where the voice sits: -1 hard left, 0 centre, 1 hard right, or auto to find it "
+                        "in each stereo file (default: %(default)s)")
     s.add_argument("--force", action="store_true", help="overwrite existing outputs")
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
     s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")

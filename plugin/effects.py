@@ -36,7 +36,10 @@ mode        what it does                                            latency
 "lowest"    no look-ahead, 0.1 s chunks                             ~0.21 s
 =========== ======================================================= ==========
 
-(latencies at 44.1 kHz; other rates add a few ms of resampling). The low
+(latencies at 44.1 kHz; other rates add a few ms of resampling). Where the
+voice sits in the stereo field (`Separator`'s ``vocal_pan``): one-shot calls in
+"offline" mode find it as `Separator.separate` does; streamed calls cannot look
+ahead and take the centre, unless the separator is given a number. The low
 settings run the network once per short chunk on a ~6 s window, which is fine
 for real time on two cores but costs separation quality; see the README
 for the measured cost.
@@ -386,7 +389,7 @@ class SeparatingEffect(Effect):
         if MODES[self._mode][0] is None:
             # Full look-ahead: the output does not depend on the chunking, so use the
             # separator's own (large, fast) chunks, exactly as Separator.separate does.
-            pipe = sep.pipeline(rate, x.shape[0])
+            pipe = sep.pipeline(rate, x.shape[0], vocal_pan=sep._pan_for(x, rate))
             block = max(1, int(sep.chunk_seconds * rate))
         else:
             pipe = self._pipeline(rate, x.shape[0])

@@ -80,6 +80,21 @@ class Reader:
             done += block.shape[1]
             yield block
 
+    def span(self, start: int, stop: int) -> np.ndarray:
+        """Frames [start, stop) as float32 (channels, n), read ahead of `blocks` (which start from the top)."""
+        try:
+            if self._sf is not None:
+                self._sf.seek(start)
+                x = self._sf.read(stop - start, dtype="float32", always_2d=True).T
+                self._sf.seek(0)
+            else:
+                self._pb.seek(start)
+                x = self._pb.read(stop - start)
+                self._pb.seek(0)
+        except (RuntimeError, sf.LibsndfileError, OSError) as exc:
+            raise ValueError(f"cannot read {self.path}: file is truncated or corrupt ({exc})") from None
+        return np.ascontiguousarray(x, dtype=np.float32)
+
     def _read(self, size: int) -> Iterator[np.ndarray]:
         try:
             if self._sf is not None:

@@ -153,6 +153,20 @@ def test_per_channel(tmp_path, song):
     np.testing.assert_allclose(v[:, 1], alone, atol=1e-5)
 
 
+def test_vocal_pan(tmp_path, song):
+    mix, rate = sf.read(song, dtype="float32")
+    proc = run("separate", song, "-o", tmp_path / "left", "--vocal-pan", "-0.5", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    v, _ = sf.read(tmp_path / "left" / "song" / "vocals.wav", dtype="float32")
+    want = Separator(vocal_pan=-0.5).separate(mix, rate)["vocals"]
+    np.testing.assert_allclose(v, want, atol=1e-4)
+    for bad in ("2", "left"):
+        proc = run("separate", song, "-o", tmp_path / "bad", "--vocal-pan", bad, "--quiet")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "from -1 (hard left) to 1 (hard right)" in proc.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_format_that_cannot_hold_the_input(tmp_path):
     src = tmp_path / "odd.wav"
     sf.write(src, noise((7000, 2)), 7000)  # MP3 has no 7 kHz rate

@@ -130,6 +130,9 @@ def test_bad_options():
         Separator(chunk_seconds=0)
     with pytest.raises(ValueError, match="threads"):
         Separator(threads=0)
+    for bad in (1.5, "left", True, float("nan")):
+        with pytest.raises(ValueError, match="vocal_pan must be 'auto' or a number"):
+            Separator(vocal_pan=bad)
 
 
 def test_one_thread_keeps_the_stft_on_the_calling_thread():
@@ -185,3 +188,69 @@ def test_per_channel_separates_each_channel_as_a_mono_song(separator):
     each = Separator(per_channel=True).separate(y, 16000)
     check_stems(each, y)
     np.testing.assert_allclose(each["vocals"][:, 1], separator.separate(y[:, 1], 16000)["vocals"], atol=1e-5)
+
+
+@pytest.mark.parametrize("pan", [-1.0, -0.3, 0.0, 0.6, 1.0])
+def test_rotation_brings_a_panned_voice_to_the_centre(pan):
+    from acapella.model.data import pan_stereo
+    from acapella.panning import rotation
+
+    r = rotation(pan)
+    np.testing.assert_allclose(r @ r.T, np.eye(2), atol=1e-6)
+    voice = pan_stereo(np.ones((2, 1), np.float32), pan)[:, 0]
+    np.testing.assert_allclose(r @ voice, [1.0, 1.0], atol=1e-6)
+
+
+def test_vocal_pan_separates_the_turned_field_and_turns_the_vocals_back(separator):
+    from acapella.panning import rotation
+
+    x = noise((2, 50000))
+    centre = Separator(vocal_pan=0.0)
+    for pan in (-1.0, 0.7):
+        got = Separator(vocal_pan=pan).separate(x, 44100)
+        check_stems(got, x)
+        turned = centre.separate(rotation(pan) @ x, 44100)["vocals"]
+        # The same up to rounding (which the 8-bit network can amplify at a few samples).
+        assert db(got["vocals"] - rotation(pan).T @ turned, got["vocals"]) < -40
+        # a stream given the pan gives the same, block by block
+        pipe = centre.pipeline(44100, 2, vocal_pan=pan)
+        streamed = np.concatenate([pipe.push(x[:, :12345]), pipe.push(x[:, 12345:]), pipe.finish()], axis=1)
+        assert db(streamed - got["vocals"], got["vocals"]) < -40
+    # mono has no stereo field to turn
+    np.testing.assert_array_equal(Separator(vocal_pan=-1.0).separate(x[0], 44100)["vocals"],
+                                  centre.separate(x[0], 44100)["vocals"])
+
+
+def test_auto_finds_where_the_voice_sits(separator, demo_stems):
+    from acapella.model.data import pan_stereo
+    from acapella.panning import CENTRE, rotation, steer
+
+    vocals, accompaniment = demo_stems
+    centre = Separator(vocal_pan=0.0)
+    for pan in (-1.0, -0.5, 0.0, 1.0):
+        mix = pan_stereo(vocals, pan) + accompaniment
+        found = separator.find_vocal_pan(mix, 44100)
+        assert abs(found - pan) < 0.25, (pan, found)
+        want = centre.separate(rotation(steer(found)) @ mix, 44100)["vocals"]
+        got = separator.separate(mix.T, 44100)  # samples-first, as soundfile reads
+        assert db(got["vocals"].T - rotation(steer(found)).T @ want, want) < -40
+        assert (steer(found) == 0.0) == (abs(pan) < CENTRE)
+    with pytest.raises(ValueError, match="stereo signal, got 1 channel"):
+        separator.find_vocal_pan(vocals[0], 44100)
+
+
+def test_auto_reads_the_same_excerpts_from_a_file(separator, demo_stems, tmp_path):
+    import soundfile as sf
+
+    from acapella.model.data import pan_stereo
+
+    vocals, accompaniment = demo_stems
+    mix = np.concatenate([pan_stereo(vocals, -0.8) + accompaniment] * 4, axis=1)  # 24 s: three excerpts
+    sf.write(tmp_path / "song.wav", mix.T, 44100, subtype="FLOAT")
+    out = separator.separate_file(tmp_path / "song.wav", tmp_path / "stems")
+    got = sf.read(out["vocals"], dtype="float32")[0].T
+    np.testing.assert_allclose(got, separator.separate(mix, 44100)["vocals"], atol=1e-5)
+    assert separator.find_vocal_pan(mix, 44100) < -0.4
+    # and at another rate, through the resampler
+    y = pan_stereo(vocals, 1.0)[:, ::2] + accompaniment[:, ::2]
+    assert Separator().find_vocal_pan(y, 22050) > 0.4
