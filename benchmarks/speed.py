@@ -1,7 +1,7 @@
 """End-to-end speed of `Separator` on 44.1 kHz stereo, as x realtime.
 
     python benchmarks/speed.py [--models default,acapellabot] [--seconds 240] [--runs 5] [--threads 2]
-                               [--chunks 60,30]
+                               [--chunks 60,30] [--vocal-pans auto,0]
 
 Prints a table of medians over runs. Timings on shared machines are noisy, so
 the runs of all rows are taken in turn, and each row also gives its ratio to a
@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=44100)
     ap.add_argument("--chunks", default=f"{CHUNK_SECONDS:g}",
                     help="comma-separated chunk_seconds to time each model at (default: the default chunk)")
+    ap.add_argument("--vocal-pans", default="auto",
+                    help="comma-separated Separator vocal_pan settings to time each model at (default: auto); "
+                         "auto spends its extra time finding the voice")
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
@@ -53,12 +56,15 @@ def main() -> None:
     stft = STFT(2048, 512)
     labels, cases = ["reference: STFT+iSTFT"], [lambda: stft.inverse(stft.forward(audio), n)]
     chunks = [float(c) for c in args.chunks.split(",")]
+    pans = [p if p == "auto" else float(p) for p in args.vocal_pans.split(",")]
     for name in args.models.split(","):
         for chunk in chunks:
-            sep = Separator(model=name, threads=args.threads, chunk_seconds=chunk)
-            sep.separate(audio[:, : args.rate], args.rate)  # warm-up
-            labels.append(f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else ""))
-            cases.append(lambda sep=sep: sep.separate(audio, args.rate))
+            for pan in pans:
+                sep = Separator(model=name, threads=args.threads, chunk_seconds=chunk, vocal_pan=pan)
+                sep.separate(audio[:, : args.rate], args.rate)  # warm-up
+                labels.append(f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else "")
+                              + (f", vocal pan {pan}" if len(pans) > 1 else ""))
+                cases.append(lambda sep=sep: sep.separate(audio, args.rate))
     times = median_times(cases, args.runs)
     rows = [(label, t, args.seconds / t, t / times[0]) for label, t in zip(labels, times)]
     print(f"{args.seconds:.0f} s of {args.rate} Hz stereo, {args.threads} threads, "
