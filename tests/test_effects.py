@@ -472,14 +472,3 @@ def test_readme_examples_run_as_written(tmp_path, monkeypatch):
     karaoke = sf.read(tmp_path / "karaoke.flac", dtype="float32")[0].T
     want = Separator().separate(song, SR)["accompaniment"]
     assert np.max(np.abs(karaoke - want)) < 1e-4  # 16-bit FLAC
-
-
-def test_docstring_examples():
-    import doctest
-
-    import acapella.board
-    import acapella.effects
-
-    for module in (acapella.effects, acapella.board):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0 and result.attempted > 0, module.__name__

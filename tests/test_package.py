@@ -30,3 +30,17 @@ def test_runtime_never_imports_torch():
             "assert 'torch' not in sys.modules, 'torch imported at run time'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_docstring_examples():
+    import doctest
+
+    import acapella.board
+    import acapella.effects
+    import acapella.panning
+    import acapella.separator
+    import acapella.transforms
+
+    for module in (acapella.effects, acapella.board, acapella.separator, acapella.panning, acapella.transforms):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
