@@ -1,6 +1,7 @@
 """`Separator`: the one entry point that the CLI, the effects and the host adapters share."""
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from pathlib import Path
@@ -10,9 +11,8 @@ import numpy as np
 from pedalboard.io import StreamResampler
 
 from acapella import audio as _audio
-from acapella.models import OnnxModel
 from acapella import panning
-from acapella.panning import rotation
+from acapella.models import OnnxModel
 from acapella.stream import CHUNK_SECONDS, SpectralStream
 
 STEMS = _audio.STEMS
@@ -71,7 +71,7 @@ class Pipeline:
         self._scatter[np.arange(len(route)), route] = 1.0
         self._gather = self._scatter.T / self._scatter.sum(axis=0)[:, None]
         if self.pan:
-            self._scatter = rotation(self.pan)
+            self._scatter = panning.rotation(self.pan)
             self._gather = self._scatter.T.copy()
         self._direct = route == list(range(channels)) and not self.pan  # stereo as it is: no copies
         self.resample = sample_rate != model.sample_rate
@@ -176,7 +176,7 @@ class Separator:
         if not chunk_seconds > 0:
             raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
         if vocal_pan != "auto":
-            if isinstance(vocal_pan, bool) or not isinstance(vocal_pan, (int, float)) or not -1 <= vocal_pan <= 1:
+            if isinstance(vocal_pan, bool) or not isinstance(vocal_pan, numbers.Real) or not -1 <= vocal_pan <= 1:
                 raise ValueError(f"vocal_pan must be 'auto' or a number from -1 (hard left) to 1 (hard right), got {vocal_pan!r}")
             vocal_pan = float(vocal_pan)
         self.model = OnnxModel(model, threads=threads)
@@ -204,8 +204,12 @@ class Separator:
             vocal_pan = 0.0 if self.vocal_pan == "auto" else self.vocal_pan
         return Pipeline(m, int(sample_rate), channels, frames, future, per_channel=self.per_channel, pan=vocal_pan)
 
-    def _finds_pan(self, channels: int) -> bool:
-        return self.vocal_pan == "auto" and channels == 2 and self.model.channels == 2 and not self.per_channel
+    def _auto_pan(self, channels: int, length: int, rate: int, span: Callable[[int, int], np.ndarray]) -> float | None:
+        """With ``vocal_pan="auto"``, the pan to separate a whole stereo signal with, found from
+        the excerpts `span(start, stop)` gives; otherwise None (the separator's own)."""
+        if not (self.vocal_pan == "auto" and channels == 2 and self.model.channels == 2 and not self.per_channel):
+            return None
+        return panning.steer(self._pan_of(length, rate, span))
 
     def _pan_of(self, length: int, rate: int, span: Callable[[int, int], np.ndarray]) -> float:
         """The voice's pan from the excerpts `span(start, stop)` gives of a `length`-sample stereo signal."""
@@ -218,10 +222,8 @@ class Separator:
         return panning.estimate(m, excerpts)
 
     def _pan_for(self, x: np.ndarray, rate: int) -> float | None:
-        """The pan to separate a whole (channels, n) signal in hand with (None: the separator's)."""
-        if not self._finds_pan(x.shape[0]):
-            return None
-        return panning.steer(self._pan_of(x.shape[1], rate, lambda a, b: x[:, a:b]))
+        """`_auto_pan` of a whole (channels, n) signal in hand."""
+        return self._auto_pan(x.shape[0], x.shape[1], rate, lambda a, b: x[:, a:b])
 
     def find_vocal_pan(self, audio: np.ndarray, sample_rate: float) -> float:
         """Where the voice of a stereo signal sits: -1 hard left, 0 centre, 1 hard right.
@@ -294,8 +296,7 @@ class Separator:
                 raise FileExistsError(f"output exists: {existing[0]} (use force=True / --force to overwrite)")
         with files.Reader(path) as reader:
             rate, channels = reader.sample_rate, reader.channels
-            pan = panning.steer(self._pan_of(reader.frames, rate, reader.span)) if self._finds_pan(channels) else None
-            pipe = self.pipeline(rate, channels, vocal_pan=pan)
+            pipe = self.pipeline(rate, channels, vocal_pan=self._auto_pan(channels, reader.frames, rate, reader.span))
             with files.AtomicWriters(targets, rate, channels, fmt) as writers:
                 for block in reader.blocks(self._block(rate)):
                     v = pipe.push(block)
