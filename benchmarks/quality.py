@@ -84,6 +84,17 @@ def panned_vocals(position: float):
     return prepare
 
 
+def noting_vocal_pans(sep, found: list[float]):
+    """``sep.separate`` that also notes ``sep.find_vocal_pan`` of each stereo mixture (what "auto" steers by)."""
+
+    def separate(mixture, sample_rate):
+        if mixture.ndim == 2 and mixture.shape[1] == 2:
+            found.append(sep.find_vocal_pan(mixture, sample_rate))
+        return sep.separate(mixture, sample_rate)
+
+    return separate
+
+
 def main(argv: list[str] | None = None) -> int:
     from acapella.evaluate import VALIDATION_SETS, evaluate_folder, list_songs, paired_change
 
@@ -152,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.folder
         songs = [s.strip() for s in args.songs.split(";") if s.strip()] if args.songs else None
 
+    found_pans: list[float] = []
     if args.mixture_baseline:
         label = "mixture baseline"
 
@@ -191,10 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             label += f", post-step {args.post}"
         else:
             try:
-                separate = Separator(model=args.model, threads=args.threads, per_channel=args.per_channel,
-                                     vocal_pan=args.vocal_pan).separate
+                sep = Separator(model=args.model, threads=args.threads, per_channel=args.per_channel,
+                                vocal_pan=args.vocal_pan)
             except ValueError as e:
                 p.error(str(e))
+            separate = sep.separate
+            if args.vocal_pan == "auto" and not args.per_channel:
+                separate = noting_vocal_pans(sep, found_pans)
             if args.per_channel:
                 label += ", each channel on its own"
             if args.vocal_pan != "auto":
@@ -225,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{'mean over ' + str(n) + ' songs (global)':48s} {'':8} {'':8}"
         f" {_fmt(agg['vocals']['sdr_global'])} {_fmt(agg['accompaniment']['sdr_global'])}"
     )
+    if found_pans:
+        from acapella.panning import steer
+
+        turned = sum(steer(f) != 0.0 for f in found_pans)
+        print(f"vocal pan found (vocal_pan=\"auto\"): {min(found_pans):+.2f} to {max(found_pans):+.2f}; "
+              f"field turned for {turned} of {len(found_pans)} songs")
+        results["vocal_pans_found"] = found_pans
 
     if args.against:
         from acapella import Separator
