@@ -21,7 +21,10 @@ mixture up or down before separating and the stems back after (SDR is scored at 
 songs' own level): how a model copes with quieter or louder files than the set's.
 ``--pan-vocals P`` pans each song's vocals before mixing, -1 hard left to 1 hard right
 (stereo songs; the panned stems are the references): how a model copes with a voice
-off the centre, as on early stereo records. Needs
+off the centre, as on early stereo records. ``--degrade room`` plays both stems in one
+reverberant room (a concert recording), ``--degrade rate=HZ`` stores them at a lower
+sample rate (nothing above HZ / 2: a low-rate or old file); the degraded stems are the
+references, so a model is scored on what is there to separate. Needs
 acapella importable (``pip install -e .``).
 """
 
@@ -32,6 +35,8 @@ import json
 import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -74,12 +79,44 @@ def panned_vocals(position: float):
     """``prepare`` for evaluate_folder: the vocals panned to ``position`` (-1 left .. 1 right)."""
     from acapella.model.data import pan_stereo
 
-    def prepare(refs):
+    def prepare(refs, sample_rate):
         if refs.shape[2] != 2:
             raise ValueError(f"--pan-vocals needs stereo songs, got {refs.shape[2]} channel(s): use a stereo set such as musdb-valid")
         out = refs.copy()
         out[0] = pan_stereo(refs[0].T, position).T
         return out
+
+    return prepare
+
+
+def degraded(kind: str):
+    """``prepare`` for evaluate_folder: both stems through ``room`` or ``rate=HZ`` (see --degrade).
+
+    Both are linear, so the degraded mixture is the sum of the degraded stems."""
+    from acapella.model.data import band_limited, room
+
+    if kind == "room":
+        return lambda refs, sample_rate: np.stack([room(r.T, sample_rate).T for r in refs])
+    name, _, value = kind.partition("=")
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if name != "rate" or not rate > 0:
+        raise ValueError(f"--degrade {kind!r}: give room or rate=HZ, for example rate=16000")
+    return lambda refs, sample_rate: np.stack([band_limited(r.T, sample_rate, rate).T for r in refs])
+
+
+def chained(*steps):
+    """One ``prepare`` running each of ``steps`` (None skipped) in turn."""
+    steps = [s for s in steps if s is not None]
+    if not steps:
+        return None
+
+    def prepare(refs, sample_rate):
+        for step in steps:
+            refs = step(refs, sample_rate)
+        return refs
 
     return prepare
 
@@ -117,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="turn each mixture up (or down, negative) by DB before separating, for every model scored")
     p.add_argument("--pan-vocals", type=float, default=None, metavar="P",
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
+    p.add_argument("--degrade", metavar="KIND",
+                   help="both stems through a room (room) or a lower sample rate (rate=HZ) before mixing")
     p.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (Separator(per_channel=True)), --model only")
     p.add_argument("--vocal-pan", default="auto", metavar="P",
@@ -138,6 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.pan_vocals is not None and (args.record or not -1.0 <= args.pan_vocals <= 1.0):
         p.error(f"--pan-vocals {args.pan_vocals:g}: give a position from -1 (hard left) to 1 (hard right), "
                 "without --record (recorded figures are of the songs as they are)")
+    degrade = None
+    if args.degrade:
+        try:
+            degrade = degraded(args.degrade)
+        except ValueError as e:
+            p.error(str(e))
+        if args.record:
+            p.error(f"--degrade {args.degrade}: drop --record (recorded figures are of the songs as they are)")
     if args.per_channel and (args.mixture_baseline or args.oracle or args.post or args.record):
         p.error("--per-channel changes --model's engine: drop --mixture-baseline, --oracle, --post and --record")
     if args.vocal_pan != "auto":
@@ -218,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.gain:
         separate = at_gain(separate, args.gain)
         label += f", mixtures at {args.gain:+g} dB"
-    prepare = None if args.pan_vocals is None else panned_vocals(args.pan_vocals)
-    if prepare:
+    prepare = chained(None if args.pan_vocals is None else panned_vocals(args.pan_vocals), degrade)
+    if args.pan_vocals is not None:
         label += f", vocals panned to {args.pan_vocals:+g}"
+    if degrade:
+        label += f", degraded: {args.degrade}"
     print(f"{label} on {folder}")
     print(f"{'song':48s} {'voc v4':>8} {'acc v4':>8} {'voc glob':>8} {'acc glob':>8} {'sep s':>7}")
     try:
@@ -272,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             "post": args.post,
             "gain_db": args.gain,
             "pan_vocals": args.pan_vocals,
+            "degrade": args.degrade,
             "per_channel": args.per_channel,
             "vocal_pan": args.vocal_pan,
             "set": args.set,

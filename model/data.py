@@ -5,8 +5,10 @@ from another (or one remixed from the drums, bass and other of three songs),
 or, with probability `paired`, one real song's own stems, aligned,
 with random gains, offsets, panning (with probability `pan`, the voice
 anywhere from hard left to hard right), channel swaps, EQ and (optionally) speed
-changes that shift pitch and tempo together, and vocal effects (reverb, delay,
-chorus, compression) of the kind a produced song puts on its voice. The mixture is always
+changes that shift pitch and tempo together, vocal effects (reverb, delay,
+chorus, compression) of the kind a produced song puts on its voice, and (with
+probability `degrade`) the whole song heard in a room or through a lower sample
+rate, as live and old recordings are. The mixture is always
 the sum of the very stems used as targets, so it stays exact.
 """
 from __future__ import annotations
@@ -121,12 +123,12 @@ class Mixer:
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
                  sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0,
-                 quiet: float = 0.0, pan: float = 0.0):
+                 quiet: float = 0.0, pan: float = 0.0, degrade: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
         self.paired, self.layers, self.reverse, self.quiet = paired, layers, reverse, quiet
-        self.pan = pan
+        self.pan, self.degrade = pan, degrade
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
@@ -190,6 +192,18 @@ class Mixer:
         chain.append(Reverb(room_size=u(0.1, 0.9), damping=u(0.2, 0.8), wet_level=u(0.05, 0.35),
                             dry_level=u(0.7, 1.0), width=u(0.3, 1.0)))
         return Pedalboard(chain)(v, self.sample_rate).astype(np.float32)
+
+    def _degraded(self, v: np.ndarray, a: np.ndarray):
+        """Both stems through one room or one lower sample rate: a concert recording or a
+        low-rate file. Both effects are linear, so the stems still sum to what the network
+        hears, and the targets are the stems as heard there."""
+        if self.rng.random() < 0.5:
+            u = self.rng.uniform
+            params = dict(room_size=u(0.3, 0.95), damping=u(0.2, 0.8), wet_level=u(0.1, 0.6),
+                          dry_level=u(0.4, 1.0), width=u(0.5, 1.0))
+            return room(v, self.sample_rate, **params), room(a, self.sample_rate, **params)
+        rate = float(self.rng.choice(BAND_LIMIT_RATES))
+        return band_limited(v, self.sample_rate, rate), band_limited(a, self.sample_rate, rate)
 
     def _group(self, groups: list[str]) -> str:
         # Draw a corpus first, then a clip: MIR-1K has most clips but is amateur and
@@ -286,6 +300,8 @@ class Mixer:
             # Mono songs reach a stereo model as two equal channels: no side signal at all.
             v = np.repeat(v.mean(axis=0, keepdims=True), 2, axis=0)
             a = np.repeat(a.mean(axis=0, keepdims=True), 2, axis=0)
+        if self.degrade and self.rng.random() < self.degrade:
+            v, a = self._degraded(v, a)
         if self.quiet and self.rng.random() < self.quiet:
             # Home recordings and unmastered mixes sit far below a mastered song, and the
             # network reads log1p magnitudes, which change shape with level, not only offset.
@@ -310,6 +326,33 @@ def pan_stereo(x: np.ndarray, position: float) -> np.ndarray:
     """
     theta = (position + 1.0) * np.pi / 4
     return x * (np.sqrt(2) * np.array([[np.cos(theta)], [np.sin(theta)]], dtype=np.float32))
+
+
+# Telephone, AM radio and speech codecs, old 11 kHz samplers, MIR-1K-like 16 kHz,
+# half-rate files, broadcast: the rates low-band music reaches a user at.
+BAND_LIMIT_RATES = (8000.0, 11025.0, 16000.0, 22050.0, 32000.0)
+
+
+def room(x: np.ndarray, sample_rate: float, room_size: float = 0.8, damping: float = 0.5,
+         wet_level: float = 0.5, dry_level: float = 0.6, width: float = 1.0) -> np.ndarray:
+    """`x` (channels, samples) played in a reverberant room, as a concert recording hears a
+    whole band: pedalboard's reverb, linear, so a sum of stems through it is the mixture
+    through it. The length stays (the tail past the end is cut)."""
+    rv = Reverb(room_size=room_size, damping=damping, wet_level=wet_level, dry_level=dry_level, width=width)
+    return rv(np.ascontiguousarray(x, dtype=np.float32), sample_rate).astype(np.float32)
+
+
+def band_limited(x: np.ndarray, sample_rate: float, rate: float) -> np.ndarray:
+    """`x` (channels, samples) as if it had been stored at `rate` Hz: nothing above rate / 2.
+
+    A brick wall on the whole clip's spectrum: exact, linear and without delay, and
+    a hundred times faster than resampling down and up again."""
+    x = np.asarray(x, dtype=np.float32)
+    if rate >= sample_rate:
+        return x
+    spectrum = np.fft.rfft(x, axis=-1)
+    spectrum[..., np.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate) > rate / 2] = 0
+    return np.fft.irfft(spectrum, x.shape[-1], axis=-1).astype(np.float32)
 
 
 def default_data_root() -> Path:

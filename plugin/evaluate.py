@@ -233,7 +233,7 @@ def evaluate_folder(
     window_s: float = 1.0,
     progress: Callable[[str, dict], None] | None = None,
     with_references: bool = False,
-    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    prepare: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> dict:
     """Separate and score every song of ``folder``, one song in memory at a time.
 
@@ -244,8 +244,8 @@ def evaluate_folder(
     ``{"vocals": ..., "accompaniment": ...}`` shaped like the mixture. With
     ``with_references=True`` it is called as ``separate_fn(mixture, sample_rate,
     references)``, ``references`` the true stems stacked (2, samples, channels),
-    for oracle estimates such as `oracle_mask`. ``prepare(references)`` (same
-    stacking), if given, returns the stems to mix and score instead: a robustness
+    for oracle estimates such as `oracle_mask`. ``prepare(references, sample_rate)``
+    (same stacking), if given, returns the stems to mix and score instead: a robustness
     probe, such as the vocals panned to one side.
 
     Returns ``{"songs": {name: per_song}, "aggregate": {stem: ...}}`` where
@@ -285,7 +285,7 @@ def evaluate_folder(
             shapes = [r.shape for r in refs]
             raise ValueError(f"{name}: stems differ in rate or shape: {rates}, {shapes}")
         if prepare is not None:
-            refs = list(prepare(np.stack(refs)))
+            refs = list(prepare(np.stack(refs), rates[0]))
         mixture = refs[0] + refs[1]
 
         start = time.perf_counter()

@@ -248,3 +248,48 @@ def test_pan_moves_the_voice_across_the_stereo_field_at_constant_power():
     # without the option the draws are those of a mixer that never had it
     np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=17, paired=0.5, layers=0.3).batch(3)[0],
                                   Mixer(pools, LENGTH, 2, seed=17, paired=0.5, layers=0.3, pan=0.0).batch(3)[0])
+
+
+def test_room_and_band_limit_are_linear_so_stems_still_sum_to_the_mixture():
+    from acapella.model.data import band_limited, room
+
+    rng = np.random.default_rng(0)
+    v, a = (rng.standard_normal((2, SR)).astype(np.float32) * 0.1 for _ in range(2))
+    for f in (lambda x: room(x, SR, room_size=0.9), lambda x: band_limited(x, SR, 11025.0)):
+        np.testing.assert_allclose(f(v) + f(a), f(v + a), atol=1e-5)
+        assert f(v).shape == v.shape and f(v).dtype == np.float32
+
+
+def test_band_limit_keeps_the_band_below_half_the_rate_and_nothing_above():
+    from acapella.model.data import band_limited
+
+    low, high = tone(1000.0), tone(7000.0)
+    out = band_limited(low + high, SR, 11025.0)
+    np.testing.assert_allclose(out, low, atol=1e-3)  # 7 kHz is above 5.5 kHz: gone, 1 kHz untouched
+    np.testing.assert_array_equal(band_limited(high, SR, 48000.0), high)
+
+
+def test_room_leaves_a_tail_after_the_sound_stops():
+    from acapella.model.data import room
+
+    burst = tone(440.0, 1.0)
+    burst[:, SR // 2:] = 0
+    wet = room(burst, SR)
+    assert np.sqrt(np.mean(wet[:, SR // 2 + 2000:] ** 2)) > 1e-3  # the hall still rings
+
+
+def test_degraded_examples_are_heard_through_one_room_or_rate_for_both_stems():
+    rng_pools = Pools(Pool([np.random.default_rng(1).standard_normal((2, 3 * SR)).astype(np.float32) * 0.1],
+                           [False], ["musdb"]),
+                      Pool([np.random.default_rng(2).standard_normal((2, 3 * SR)).astype(np.float32) * 0.1],
+                           [False], ["musdb"]), Pool(), Pool(), Pool())
+    mixer = Mixer(rng_pools, LENGTH, 2, seed=4, degrade=1.0)
+    cut = 0
+    for _ in range(12):
+        v, a, _ = mixer.example()
+        spec = [np.abs(np.fft.rfft(x[0])) ** 2 for x in (v, a)]
+        top = [s[int(len(s) * 17000 / 22050):].sum() / s.sum() for s in spec]
+        if np.abs(v).max() > 0 and top[0] < 1e-8:
+            cut += 1
+            assert top[1] < 1e-8  # the accompaniment went through the same low rate
+    assert 2 <= cut <= 10  # about half the draws band-limited, the rest in a room

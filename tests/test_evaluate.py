@@ -205,7 +205,7 @@ def test_prepare_changes_the_stems_that_are_mixed_and_scored(tmp_path: Path) -> 
         return {"vocals": refs[0], "accompaniment": refs[1]}
 
     res = evaluate_folder(separate, tmp_path, with_references=True,
-                          prepare=lambda refs: np.stack([pan_stereo(refs[0].T, -1.0).T, refs[1]]))
+                          prepare=lambda refs, sr: np.stack([pan_stereo(refs[0].T, -1.0).T, refs[1]]))
     # the vocals went hard left (constant power), the mixture is the sum of the new stems,
     # and the scores are against them: the references handed back score as perfect
     np.testing.assert_allclose(seen["refs"][0][:, 1], 0.0, atol=1e-7)

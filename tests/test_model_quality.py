@@ -47,7 +47,7 @@ def test_default_model_on_a_synthetic_song(separator, demo_stems):
     assert median_sdr(frames)[1] > global_sdr(a, v + a) + 8.0
 
 
-def hard_left(refs):
+def hard_left(refs, sample_rate):
     from acapella.model.data import pan_stereo
 
     return np.stack([pan_stereo(refs[0].T, -1.0).T, refs[1]])
