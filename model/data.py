@@ -345,8 +345,8 @@ def room(x: np.ndarray, sample_rate: float, room_size: float = 0.8, damping: flo
 def band_limited(x: np.ndarray, sample_rate: float, rate: float) -> np.ndarray:
     """`x` (channels, samples) as if it had been stored at `rate` Hz: nothing above rate / 2.
 
-    A brick wall on the whole clip's spectrum: exact, linear and without delay, and
-    a hundred times faster than resampling down and up again."""
+    A brick wall on the whole clip's spectrum: exact, linear and without delay, and about
+    25 times faster than pedalboard's windowed-sinc resampling down and up again."""
     x = np.asarray(x, dtype=np.float32)
     if rate >= sample_rate:
         return x

@@ -77,5 +77,5 @@ def test_auto_leaves_songs_with_a_centred_voice_as_they_are(separator, held_out)
         a = sf.read(stem_file(MUSDB / song, "accompaniment"), dtype="float32")[0]
         found = separator.find_vocal_pan(v + a, 44100)
         assert abs(found) < 0.3, (song, found)
-        left = separator.find_vocal_pan(hard_left(np.stack([v, a]))[0] + a, 44100)
+        left = separator.find_vocal_pan(hard_left(np.stack([v, a]), 44100)[0] + a, 44100)
         assert left < -0.5, (song, left)
