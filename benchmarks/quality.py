@@ -23,7 +23,9 @@ songs' own level): how a model copes with quieter or louder files than the set's
 (stereo songs; the panned stems are the references): how a model copes with a voice
 off the centre, as on early stereo records. ``--degrade room`` plays both stems in one
 reverberant room (a concert recording), ``--degrade rate=HZ`` stores them at a lower
-sample rate (nothing above HZ / 2: a low-rate or old file); the degraded stems are the
+sample rate (nothing above HZ / 2: a low-rate or old file), ``--degrade clip=DB`` turns
+the mixture up until it peaks DB over full scale and clips it there, the stems sharing
+the cut (a loud master; ``acapella.model.data.clipped``); the degraded stems are the
 references, so a model is scored on what is there to separate. Needs
 acapella importable (``pip install -e .``).
 """
@@ -90,20 +92,23 @@ def panned_vocals(position: float):
 
 
 def degraded(kind: str):
-    """``prepare`` for evaluate_folder: both stems through ``room`` or ``rate=HZ`` (see --degrade).
+    """``prepare`` for evaluate_folder: both stems through ``room``, ``rate=HZ`` or ``clip=DB`` (see --degrade).
 
-    Both are linear, so the degraded mixture is the sum of the degraded stems."""
-    from acapella.model.data import band_limited, room
+    Each keeps the degraded mixture the sum of the degraded stems."""
+    from acapella.model.data import band_limited, clipped, room
 
     if kind == "room":
         return lambda refs, sample_rate: np.stack([room(r.T, sample_rate).T for r in refs])
     name, _, value = kind.partition("=")
     try:
-        rate = float(value)
+        number = float(value)
     except ValueError:
-        rate = math.nan
-    if name != "rate" or not rate > 0:
-        raise ValueError(f"--degrade {kind!r}: give room or rate=HZ, for example rate=16000")
+        number = math.nan
+    if name == "clip" and math.isfinite(number) and number >= 0:
+        return lambda refs, sample_rate: clipped(refs, number)
+    if name != "rate" or not number > 0:
+        raise ValueError(f"--degrade {kind!r}: give room, rate=HZ or clip=DB, for example rate=16000 or clip=6")
+    rate = number
     return lambda refs, sample_rate: np.stack([band_limited(r.T, sample_rate, rate).T for r in refs])
 
 
@@ -155,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pan-vocals", type=float, default=None, metavar="P",
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
     p.add_argument("--degrade", metavar="KIND",
-                   help="both stems through a room (room) or a lower sample rate (rate=HZ) before mixing")
+                   help="both stems through a room (room), a lower sample rate (rate=HZ) or clipping DB over "
+                        "full scale (clip=DB) before mixing")
     p.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (Separator(per_channel=True)), --model only")
     p.add_argument("--vocal-pan", default="auto", metavar="P",

@@ -8,7 +8,8 @@ anywhere from hard left to hard right), channel swaps, EQ and (optionally) speed
 changes that shift pitch and tempo together, vocal effects (reverb, delay,
 chorus, compression) of the kind a produced song puts on its voice, and (with
 probability `degrade`) the whole song heard in a room or through a lower sample
-rate, as live and old recordings are. The mixture is always
+rate, as live and old recordings are, or (with probability `clip`) driven into
+clipping, as loud masters are. The mixture is always
 the sum of the very stems used as targets, so it stays exact.
 """
 from __future__ import annotations
@@ -123,12 +124,12 @@ class Mixer:
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
                  sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0,
-                 quiet: float = 0.0, pan: float = 0.0, degrade: float = 0.0):
+                 quiet: float = 0.0, pan: float = 0.0, degrade: float = 0.0, clip: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
         self.paired, self.layers, self.reverse, self.quiet = paired, layers, reverse, quiet
-        self.pan, self.degrade = pan, degrade
+        self.pan, self.degrade, self.clip = pan, degrade, clip
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
@@ -302,6 +303,9 @@ class Mixer:
             a = np.repeat(a.mean(axis=0, keepdims=True), 2, axis=0)
         if self.degrade and self.rng.random() < self.degrade:
             v, a = self._degraded(v, a)
+        if self.clip and self.rng.random() < self.clip:
+            # Loud masters are clipped: the mixture's peaks are cut, so the stems are cut with them.
+            v, a = clipped(np.stack([v, a]), self.rng.uniform(0.0, 12.0))
         if self.quiet and self.rng.random() < self.quiet:
             # Home recordings and unmastered mixes sit far below a mastered song, and the
             # network reads log1p magnitudes, which change shape with level, not only offset.
@@ -353,6 +357,23 @@ def band_limited(x: np.ndarray, sample_rate: float, rate: float) -> np.ndarray:
     spectrum = np.fft.rfft(x, axis=-1)
     spectrum[..., np.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate) > rate / 2] = 0
     return np.fft.irfft(spectrum, x.shape[-1], axis=-1).astype(np.float32)
+
+
+def clipped(stems: np.ndarray, peak_db: float) -> np.ndarray:
+    """`stems` (stems, ...) turned up until their sum peaks `peak_db` above full scale, then the
+    sum clipped at +-1, as a loud master is.
+
+    Clipping is not linear, so which stem owns the cut is a convention: here each sample of
+    the sum is scaled by clip(m) / m and every stem with it (the stems share a per-sample
+    gain), so the clipped stems still sum exactly to the clipped mixture."""
+    stems = np.asarray(stems, dtype=np.float32)
+    mix = stems.sum(axis=0)
+    peak = float(np.abs(mix).max())
+    if peak == 0:
+        return stems
+    driven = mix * (10 ** (peak_db / 20) / peak)
+    gain = (10 ** (peak_db / 20) / peak) / np.maximum(np.abs(driven), 1.0)
+    return (stems * gain).astype(np.float32)
 
 
 def default_data_root() -> Path:

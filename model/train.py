@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--degrade", type=probability, default=0.0,
                     help="probability that a whole example (both stems) is heard in a random room or through a "
                          "lower sample rate (8 to 32 kHz), as live and old recordings are")
+    ap.add_argument("--clip", type=probability, default=0.0,
+                    help="probability that a whole example is turned up until its peak is 0 to 12 dB over full "
+                         "scale and clipped there, as loud masters are (both stems share the cut)")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
                   mono=args.mono, weights=args.corpora,
                   effects=args.effects, sample_rate=sr, paired=args.paired, layers=args.layers,
-                  reverse=args.reverse, quiet=args.quiet, pan=args.pan, degrade=args.degrade)
+                  reverse=args.reverse, quiet=args.quiet, pan=args.pan, degrade=args.degrade, clip=args.clip)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

@@ -293,3 +293,32 @@ def test_degraded_examples_band_limit_both_stems_alike_about_half_the_time():
             cut += 1
             assert top[1] < 1e-8  # the accompaniment went through the same low rate
     assert 2 <= cut <= 10  # about half the draws band-limited, the rest in a room
+
+
+def test_clipping_cuts_the_peaks_of_the_sum_and_the_stems_share_the_cut():
+    from acapella.model.data import clipped
+
+    rng = np.random.default_rng(3)
+    stems = rng.standard_normal((2, 2, SR)).astype(np.float32) * np.float32(0.2)
+    out = clipped(stems, 12.0)
+    mix, cut = stems.sum(axis=0), out.sum(axis=0)
+    scale = 10 ** (12 / 20) / np.abs(mix).max()
+    np.testing.assert_allclose(cut, np.clip(mix * scale, -1, 1), atol=1e-5)  # the stems sum to the clipped mixture
+    assert np.abs(cut).max() == pytest.approx(1.0, abs=1e-5)
+    assert (np.abs(mix * scale) > 1).mean() > 0.05  # a real cut, not a gain
+    quiet = np.abs(mix * scale) < 0.9
+    np.testing.assert_allclose(out[:, quiet], stems[:, quiet] * scale, rtol=1e-5)  # below full scale: only the gain
+    np.testing.assert_array_equal(clipped(np.zeros_like(stems), 6.0), np.zeros_like(stems))
+
+
+def test_clipped_examples_peak_at_full_scale_with_stems_that_sum_to_the_mixture():
+    pools = Pools(Pool([tone(440.0)], [False], ["musdb"]), Pool([tone(110.0)], [False], ["musdb"]),
+                  Pool(), Pool(), Pool())
+    peaks = []
+    for seed in range(6):
+        v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, clip=1.0).example()
+        peaks.append(np.abs(v + a).max())
+    np.testing.assert_allclose(peaks, 1.0, atol=1e-5)
+    # without the option the draws are those of a mixer that never had it
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=17, paired=0.5).batch(2)[0],
+                                  Mixer(pools, LENGTH, 2, seed=17, paired=0.5, clip=0.0).batch(2)[0])
