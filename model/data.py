@@ -371,8 +371,8 @@ def clipped(stems: np.ndarray, peak_db: float) -> np.ndarray:
     peak = float(np.abs(mix).max())
     if peak == 0:
         return stems
-    driven = mix * (10 ** (peak_db / 20) / peak)
-    gain = (10 ** (peak_db / 20) / peak) / np.maximum(np.abs(driven), 1.0)
+    scale = 10 ** (peak_db / 20) / peak
+    gain = scale / np.maximum(np.abs(mix * scale), 1.0)  # clip(m * scale) / m, without dividing by m
     return (stems * gain).astype(np.float32)
 
 
