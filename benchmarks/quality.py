@@ -25,7 +25,9 @@ off the centre, as on early stereo records. ``--degrade room`` plays both stems 
 reverberant room (a concert recording), ``--degrade rate=HZ`` stores them at a lower
 sample rate (nothing above HZ / 2: a low-rate or old file), ``--degrade clip=DB`` turns
 the mixture up until it peaks DB over full scale and clips it there, the stems sharing
-the cut (a loud master; ``acapella.model.data.clipped``); the degraded stems are the
+the cut (a loud master; ``acapella.model.data.clipped``), ``--degrade limit=DB`` turns it
+up by DB into a look-ahead limiter whose smooth gain both stems share (``limited``, the way
+most loud masters are made); the degraded stems are the
 references, so a model is scored on what is there to separate. Needs
 acapella importable (``pip install -e .``).
 """
@@ -92,10 +94,10 @@ def panned_vocals(position: float):
 
 
 def degraded(kind: str):
-    """``prepare`` for evaluate_folder: both stems through ``room``, ``rate=HZ`` or ``clip=DB`` (see --degrade).
+    """``prepare`` for evaluate_folder: both stems through ``room``, ``rate=HZ``, ``clip=DB`` or ``limit=DB`` (see --degrade).
 
     Each keeps the degraded mixture the sum of the degraded stems."""
-    from acapella.model.data import band_limited, clipped, room
+    from acapella.model.data import band_limited, clipped, limited, room
 
     if kind == "room":
         return lambda refs, sample_rate: np.stack([room(r.T, sample_rate).T for r in refs])
@@ -106,8 +108,10 @@ def degraded(kind: str):
         number = math.nan
     if name == "clip" and math.isfinite(number) and number >= 0:
         return lambda refs, sample_rate: clipped(refs, number)
+    if name == "limit" and math.isfinite(number) and number >= 0:
+        return lambda refs, sample_rate: limited(refs.transpose(0, 2, 1), sample_rate, number).transpose(0, 2, 1)
     if name != "rate" or not number > 0:
-        raise ValueError(f"--degrade {kind!r}: give room, rate=HZ or clip=DB, for example rate=16000 or clip=6")
+        raise ValueError(f"--degrade {kind!r}: give room, rate=HZ, clip=DB or limit=DB, for example rate=16000 or limit=9")
     rate = number
     return lambda refs, sample_rate: np.stack([band_limited(r.T, sample_rate, rate).T for r in refs])
 
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
     p.add_argument("--degrade", metavar="KIND",
                    help="both stems through a room (room), a lower sample rate (rate=HZ) or clipping DB over "
-                        "full scale (clip=DB) before mixing")
+                        "full scale (clip=DB) or a limiter driven DB (limit=DB) before mixing")
     p.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (Separator(per_channel=True)), --model only")
     p.add_argument("--vocal-pan", default="auto", metavar="P",

@@ -376,6 +376,33 @@ def clipped(stems: np.ndarray, peak_db: float) -> np.ndarray:
     return (stems * gain).astype(np.float32)
 
 
+def limited(stems: np.ndarray, sample_rate: float, drive_db: float, release_ms: float = 80.0,
+            lookahead_ms: float = 5.0) -> np.ndarray:
+    """`stems` (stems, channels, samples) turned up by `drive_db` and brought under full scale by a
+    look-ahead peak limiter on their sum, as a loud master is (the smooth counterpart of `clipped`).
+
+    The limiter's gain, shared by the channels and by the stems, is a smooth envelope rather than
+    a per-sample cut, so every stem goes through the same time-varying gain and the limited stems
+    sum exactly to the limited mixture."""
+    stems = np.asarray(stems, dtype=np.float32)
+    drive = 10 ** (drive_db / 20)
+    peak = np.abs(stems.sum(axis=0) * drive).max(axis=0)  # linked across channels
+    need = 1.0 / np.maximum(peak, 1.0)
+    half = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
+    padded = np.pad(need, (2 * half, 2 * half), constant_values=1.0)
+    # The least gain needed within the look-ahead on either side, averaged over the same span: as
+    # deep as the peak at each sample (every term of the average covers it), and without steps.
+    floor = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=-1)
+    kernel = np.ones(2 * half + 1) / (2 * half + 1)
+    gain = np.convolve(floor, kernel, mode="valid")
+    rise = 1.0 - np.exp(-1.0 / (release_ms * 1e-3 * sample_rate))
+    out, g = np.empty_like(gain), 1.0
+    for i, target in enumerate(gain):  # release: the gain recovers slowly after a peak
+        g = min(target, g + (1.0 - g) * rise)
+        out[i] = g
+    return (stems * (drive * out).astype(np.float32)).astype(np.float32)
+
+
 def default_data_root() -> Path:
     """$ACAPELLA_DATA, else ../shared/data beside the repository the command runs in."""
     if "ACAPELLA_DATA" in os.environ:

@@ -319,3 +319,21 @@ def test_clipped_examples_peak_at_full_scale():
         v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, clip=1.0).example()
         peaks.append(np.abs(v + a).max())
     np.testing.assert_allclose(peaks, 1.0, atol=1e-5)
+
+
+def test_limiter_holds_the_sum_under_full_scale_with_one_gain_for_all_stems():
+    from acapella.model.data import limited
+
+    stems = np.zeros((2, 2, SR), dtype=np.float32)
+    stems[0, :, 20000:20100] = 0.9  # one loud burst in the vocals
+    stems[1] = 0.05 * tone(220.0, 1.0)
+    out = limited(stems, SR, 6.0)
+    drive = 10 ** (6 / 20)
+    assert np.abs(out.sum(axis=0)).max() <= 1.0 + 1e-6
+    gain = out[1] / (stems[1] * drive + 1e-12)  # the gain the accompaniment went through
+    loud = np.abs(stems[1]) > 0.02
+    # far from the burst only the drive; at the burst the limiter ducks; 80 ms on it has nearly recovered
+    np.testing.assert_allclose(gain[:, 2000:19000][loud[:, 2000:19000]], 1.0, rtol=1e-4)
+    assert gain[:, 20040:20060][loud[:, 20040:20060]].max() < 0.6
+    assert 0.6 < np.median(gain[:, 23500:24500][loud[:, 23500:24500]]) < 1.0
+    assert np.abs(out.sum(axis=0)[:, 20000:20100]).max() == pytest.approx(1.0, abs=1e-3)  # the burst peaks at full scale
