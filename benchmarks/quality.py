@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pan-vocals", type=float, default=None, metavar="P",
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
     p.add_argument("--degrade", metavar="KIND",
-                   help="both stems through a room (room), a lower sample rate (rate=HZ) or clipping DB over "
+                   help="both stems through a room (room), a lower sample rate (rate=HZ), clipping DB over "
                         "full scale (clip=DB) or a limiter driven DB (limit=DB) before mixing")
     p.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (Separator(per_channel=True)), --model only")

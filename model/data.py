@@ -377,20 +377,21 @@ def clipped(stems: np.ndarray, peak_db: float) -> np.ndarray:
 
 
 def limited(stems: np.ndarray, sample_rate: float, drive_db: float, release_ms: float = 80.0,
-            lookahead_ms: float = 5.0) -> np.ndarray:
+            lookahead_ms: float = 10.0) -> np.ndarray:
     """`stems` (stems, channels, samples) turned up by `drive_db` and brought under full scale by a
     look-ahead peak limiter on their sum, as a loud master is (the smooth counterpart of `clipped`).
 
     The limiter's gain, shared by the channels and by the stems, is a smooth envelope rather than
     a per-sample cut, so every stem goes through the same time-varying gain and the limited stems
-    sum exactly to the limited mixture."""
+    sum exactly to the limited mixture. The gain starts to fall up to `lookahead_ms` before a
+    peak and recovers with a `release_ms` time constant after it."""
     stems = np.asarray(stems, dtype=np.float32)
     drive = 10 ** (drive_db / 20)
     peak = np.abs(stems.sum(axis=0) * drive).max(axis=0)  # linked across channels
     need = 1.0 / np.maximum(peak, 1.0)
-    half = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
+    half = max(1, int(round(lookahead_ms * 1e-3 * sample_rate / 2)))
     padded = np.pad(need, (2 * half, 2 * half), constant_values=1.0)
-    # The least gain needed within the look-ahead on either side, averaged over the same span: as
+    # The least gain needed within half the look-ahead on either side, averaged over the same span: as
     # deep as the peak at each sample (every term of the average covers it), and without steps.
     floor = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).min(axis=-1)
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
