@@ -27,8 +27,9 @@ sample rate (nothing above HZ / 2: a low-rate or old file), ``--degrade clip=DB`
 the mixture up until it peaks DB over full scale and clips it there, the stems sharing
 the cut (a loud master; ``acapella.model.data.clipped``), ``--degrade limit=DB`` turns it
 up by DB into a look-ahead limiter whose smooth gain both stems share (``limited``, the way
-most loud masters are made); the degraded stems are the
-references, so a model is scored on what is there to separate. Needs
+most loud masters are made), ``--degrade mp3=KBPS`` writes the song as an MP3 at KBPS kbit/s and
+reads it back (``mp3_coded``: the vocals stay the song's own, the accompaniment takes the
+coding error); the degraded stems are the references, so a model is scored on what is there to separate. Needs
 acapella importable (``pip install -e .``).
 """
 
@@ -94,10 +95,10 @@ def panned_vocals(position: float):
 
 
 def degraded(kind: str):
-    """``prepare`` for evaluate_folder: both stems through ``room``, ``rate=HZ``, ``clip=DB`` or ``limit=DB`` (see --degrade).
+    """``prepare`` for evaluate_folder: both stems through ``room``, ``rate=HZ``, ``clip=DB``, ``limit=DB`` or ``mp3=KBPS`` (see --degrade).
 
     Each keeps the degraded mixture the sum of the degraded stems."""
-    from acapella.model.data import band_limited, clipped, limited, room
+    from acapella.model.data import band_limited, clipped, limited, mp3_coded, room
 
     if kind == "room":
         return lambda refs, sample_rate: np.stack([room(r.T, sample_rate).T for r in refs])
@@ -110,8 +111,11 @@ def degraded(kind: str):
         return lambda refs, sample_rate: clipped(refs, number)
     if name == "limit" and math.isfinite(number) and number >= 0:
         return lambda refs, sample_rate: limited(refs.transpose(0, 2, 1), sample_rate, number).transpose(0, 2, 1)
+    if name == "mp3" and math.isfinite(number) and number > 0:
+        return lambda refs, sample_rate: np.stack(mp3_coded(refs[0].T, refs[1].T, sample_rate, int(number))).transpose(0, 2, 1)
     if name != "rate" or not number > 0:
-        raise ValueError(f"--degrade {kind!r}: give room, rate=HZ, clip=DB or limit=DB, for example rate=16000 or limit=9")
+        raise ValueError(f"--degrade {kind!r}: give room, rate=HZ, clip=DB, limit=DB or mp3=KBPS, "
+                         "for example rate=16000 or mp3=128")
     rate = number
     return lambda refs, sample_rate: np.stack([band_limited(r.T, sample_rate, rate).T for r in refs])
 
@@ -165,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="pan each song's vocals before mixing: -1 hard left, 0 centre, 1 hard right")
     p.add_argument("--degrade", metavar="KIND",
                    help="both stems through a room (room), a lower sample rate (rate=HZ), clipping DB over "
-                        "full scale (clip=DB) or a limiter driven DB (limit=DB) before mixing")
+                        "full scale (clip=DB), a limiter driven DB (limit=DB) before mixing, or the mixture "
+                        "through an MP3 file at KBPS kbit/s (mp3=KBPS)")
     p.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (Separator(per_channel=True)), --model only")
     p.add_argument("--vocal-pan", default="auto", metavar="P",

@@ -9,12 +9,14 @@ changes that shift pitch and tempo together, vocal effects (reverb, delay,
 chorus, compression) of the kind a produced song puts on its voice, and (with
 probability `degrade`) the whole song heard in a room or through a lower sample
 rate, as live and old recordings are, or (with probability `clip`) driven into
-clipping, as loud masters are. The mixture is always
+clipping, as loud masters are, or (with probability `mp3`) written as an MP3
+file and read back. The mixture is always
 the sum of the very stems used as targets, so it stays exact.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,12 +126,13 @@ class Mixer:
     def __init__(self, pools: Pools, length: int, channels: int, seed: int, varispeed: float = 0.0,
                  semitones: float = 2.0, mono: float = 0.0, weights: dict | None = None, effects: float = 0.0,
                  sample_rate: int = 44100, paired: float = 0.0, layers: float = 0.0, reverse: float = 0.0,
-                 quiet: float = 0.0, pan: float = 0.0, degrade: float = 0.0, clip: float = 0.0):
+                 quiet: float = 0.0, pan: float = 0.0, degrade: float = 0.0, clip: float = 0.0,
+                 mp3: float = 0.0):
         self.p, self.length, self.channels = pools, length, channels
         self.weights = dict(self.GROUP_WEIGHTS, **(weights or {}))
         self.varispeed, self.semitones, self.mono, self.effects = varispeed, semitones, mono, effects
         self.paired, self.layers, self.reverse, self.quiet = paired, layers, reverse, quiet
-        self.pan, self.degrade, self.clip = pan, degrade, clip
+        self.pan, self.degrade, self.clip, self.mp3 = pan, degrade, clip, mp3
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
 
@@ -311,6 +314,10 @@ class Mixer:
             # network reads log1p magnitudes, which change shape with level, not only offset.
             g = self._db(-24, -6)
             v, a = v * g, a * g
+        if self.mp3 and self.rng.random() < self.mp3:
+            # Most songs people separate arrive as MP3s: the network hears coding noise and a
+            # low-passed top and must still give back the song's own vocals.
+            v, a = mp3_coded(v, a, self.sample_rate, int(self.rng.choice(MP3_BITRATES)))
         if self.rng.random() < 0.5:
             v, a = -v, -a
         return v.astype(np.float32), a.astype(np.float32), bool(v_lim or a_lim)
@@ -402,6 +409,35 @@ def limited(stems: np.ndarray, sample_rate: float, drive_db: float, release_ms: 
         g = min(target, g + (1.0 - g) * rise)
         out[i] = g
     return (stems * (drive * out).astype(np.float32)).astype(np.float32)
+
+
+MP3_BITRATES = (64, 96, 128, 160, 192, 256, 320)
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def mp3_coded(vocals: np.ndarray, accompaniment: np.ndarray, sample_rate: int,
+              kbps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The song `vocals` + `accompaniment` (each (channels, samples)) as an MP3 file at `kbps`
+    kbit/s holds it: written by LAME (pedalboard.io) and read back by soundfile, which trims
+    the encoder's delay and padding as acapella's own reader does, so nothing shifts.
+
+    Coding is not linear and a song is coded whole, so its error needs an owner: the vocals
+    stay the song's own (what separating an MP3 should give back) and the accompaniment is the
+    coded mixture minus them, so the stems still sum to what the network hears."""
+    from pedalboard.io import AudioFile
+
+    if int(sample_rate) not in MP3_RATES:
+        raise ValueError(f"MP3 cannot hold {sample_rate} Hz: use one of {', '.join(map(str, MP3_RATES))}")
+    vocals = np.asarray(vocals, dtype=np.float32)
+    mix = vocals + np.asarray(accompaniment, dtype=np.float32)
+    buffer = io.BytesIO()
+    with AudioFile(buffer, "w", sample_rate, mix.shape[0], format="mp3", quality=int(kbps)) as f:
+        f.write(mix)
+    buffer.seek(0)
+    coded, _ = sf.read(buffer, dtype="float32", always_2d=True)
+    coded = coded.T[:, :mix.shape[1]]
+    coded = np.pad(coded, ((0, 0), (0, mix.shape[1] - coded.shape[1])))
+    return vocals, (coded - vocals).astype(np.float32)
 
 
 def default_data_root() -> Path:

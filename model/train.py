@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip", type=probability, default=0.0,
                     help="probability that a whole example is turned up until its peak is 0 to 12 dB over full "
                          "scale and clipped there, as loud masters are (both stems share the cut)")
+    ap.add_argument("--mp3", type=probability, default=0.0,
+                    help="probability that a whole example is written as an MP3 at 64 to 320 kbit/s and read back, "
+                         "as most songs people separate are (the vocals stay the song's own, the accompaniment "
+                         "takes the coding error)")
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
@@ -190,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
                   mono=args.mono, weights=args.corpora,
                   effects=args.effects, sample_rate=sr, paired=args.paired, layers=args.layers,
-                  reverse=args.reverse, quiet=args.quiet, pan=args.pan, degrade=args.degrade, clip=args.clip)
+                  reverse=args.reverse, quiet=args.quiet, pan=args.pan, degrade=args.degrade, clip=args.clip,
+                  mp3=args.mp3)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:

@@ -337,3 +337,44 @@ def test_limiter_holds_the_sum_under_full_scale_with_one_gain_for_all_stems():
     assert gain[:, 20040:20060][loud[:, 20040:20060]].max() < 0.6
     assert 0.6 < np.median(gain[:, 23500:24500][loud[:, 23500:24500]]) < 1.0
     assert np.abs(out.sum(axis=0)[:, 20000:20100]).max() == pytest.approx(1.0, abs=1e-3)  # the burst peaks at full scale
+
+
+def harmonic(freq: float, seconds: float = 2.0) -> np.ndarray:
+    """A voice-like tone: a sawtooth-ish stack of partials under a slow tremolo."""
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum(np.sin(2 * np.pi * k * freq * t) / k for k in range(1, 12)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (0.2 * x).astype(np.float32)
+
+
+def test_mp3_coding_keeps_the_vocals_aligned_and_puts_the_error_in_the_accompaniment():
+    from acapella.model.data import mp3_coded
+
+    v = np.stack([harmonic(220.0), harmonic(220.0)])
+    a = np.stack([harmonic(110.0), 0.5 * harmonic(165.0)])
+    mix = v + a
+    errors = {}
+    for kbps in (64, 320):
+        cv, ca = mp3_coded(v, a, SR, kbps)
+        assert cv.shape == ca.shape == v.shape
+        np.testing.assert_array_equal(cv, v)  # the vocals are the song's own
+        coded = cv + ca
+        errors[kbps] = float(np.sum((coded - mix) ** 2) / np.sum(mix ** 2))
+        # the encoder's delay is trimmed: the coded song lines up with the original, not ~1100 samples late
+        shifted = float(np.sum((coded[:, 1105:] - mix[:, :-1105]) ** 2) / np.sum(mix ** 2))
+        assert errors[kbps] < 0.1 < shifted
+        assert errors[kbps] > 0  # coded for real, not passed through
+    assert errors[320] < errors[64] / 2  # more bits, less coding noise
+    with pytest.raises(ValueError, match="7000 Hz"):
+        mp3_coded(v, a, 7000, 128)
+
+
+def test_mp3_examples_differ_from_plain_ones_only_by_the_coding_error():
+    pools = Pools(Pool([tone(440.0)], [False], ["musdb"]), Pool([tone(110.0)], [False], ["musdb"]),
+                  Pool(), Pool(), Pool())
+    for seed in range(3):
+        v0, a0, _ = Mixer(pools, LENGTH, 2, seed=seed).example()
+        v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, mp3=1.0).example()
+        sign = 1.0 if np.allclose(v, v0) else -1.0  # the MP3 draw shifts the later polarity draw
+        np.testing.assert_allclose(v, sign * v0)
+        error = sign * a - a0
+        assert 0 < np.sum(error ** 2) < 0.1 * np.sum((v0 + a0) ** 2)
