@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from pedalboard import Chorus, Compressor, Delay, Pedalboard, Resample, Reverb
-from pedalboard.io import StreamResampler
+from pedalboard.io import AudioFile, StreamResampler
 
 from acapella.evaluate import is_validation_clip
 
@@ -424,8 +424,6 @@ def mp3_coded(vocals: np.ndarray, accompaniment: np.ndarray, sample_rate: int,
     Coding is not linear and a song is coded whole, so its error needs an owner: the vocals
     stay the song's own (what separating an MP3 should give back) and the accompaniment is the
     coded mixture minus them, so the stems still sum to what the network hears."""
-    from pedalboard.io import AudioFile
-
     if int(sample_rate) not in MP3_RATES:
         raise ValueError(f"MP3 cannot hold {sample_rate} Hz: use one of {', '.join(map(str, MP3_RATES))}")
     vocals = np.asarray(vocals, dtype=np.float32)
