@@ -12,6 +12,9 @@ A STEP is one of:
   as multiplying the network's last logit by P (P < 1 softens, P > 1 sharpens).
 - ``swap``: the mask is averaged with the mask of the channel-swapped mixture,
   swapped back (twice the network work).
+- ``shift=K``: the mask is averaged with the mask of the mixture delayed by K
+  frames, moved back (twice the network work): the network's stride-32 grid in
+  time then falls elsewhere on the song, as demucs' ``shifts`` do in samples.
 
 The accompaniment stays the mixture minus the vocals, so stems still sum to the input.
 """
@@ -98,12 +101,42 @@ class _SwapAveraged:
         return 0.5 * (self.inner.mask(spectrum) + self.inner.mask(spectrum[order])[order])
 
 
+class _ShiftAveraged(_SwapAveraged):
+    """A model whose mask is the mean of its own and that of the input delayed by `frames`, moved back."""
+
+    def __init__(self, model, frames: int):
+        super().__init__(model)
+        self.frames = frames
+
+    def mask(self, spectrum: np.ndarray) -> np.ndarray:
+        k = self.frames
+        own = self.inner.mask(spectrum)
+        if spectrum.shape[1] <= k:
+            return own
+        delayed = np.zeros_like(spectrum)
+        delayed[:, k:] = spectrum[:, :-k]
+        # The last k frames of a window have no delayed estimate; they lie in the receptive
+        # field around the kept centre (context frames), so the engine drops them.
+        out = own.copy()
+        out[:, :-k] = 0.5 * (own[:, :-k] + self.inner.mask(delayed)[:, k:])
+        return out
+
+
 def separator(step: str, model: str = "default", threads: int | None = None) -> Separator:
     """A `Separator` whose engine runs post-step `step` (see the module docstring)."""
     name, _, value = step.partition("=")
     sep = Separator(model=model, threads=threads)
     if name == "swap" and not value:
         sep.model = _SwapAveraged(sep.model)
+        return sep
+    if name == "shift":
+        try:
+            frames = int(value)
+        except ValueError:
+            frames = 0
+        if not 0 < frames < sep.model.context:
+            raise ValueError(f"bad post-step {step!r}: give shift=K with 0 < K < {sep.model.context} frames")
+        sep.model = _ShiftAveraged(sep.model, frames)
         return sep
     try:
         if name == "wiener":
@@ -114,7 +147,7 @@ def separator(step: str, model: str = "default", threads: int | None = None) -> 
         else:
             raise ValueError("unknown post-step")
     except ValueError:
-        raise ValueError(f"bad post-step {step!r}: use wiener=N[:K], temperature=P or swap") from None
+        raise ValueError(f"bad post-step {step!r}: use wiener=N[:K], temperature=P, swap or shift=K") from None
     if name == "wiener" and sep.model.channels != 2:
         raise ValueError(f"--post {step}: the multichannel Wiener filter needs a stereo model")
     make = sep.pipeline

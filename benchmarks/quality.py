@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--oracle", nargs="?", const="model", metavar="N_FFT,HOP",
                    help="score the ideal mask from the true stems, with --model's STFT or this one")
     p.add_argument("--post", metavar="STEP",
-                   help="run a candidate post-step on --model's mask (see post_steps.py): wiener=N[:K], temperature=P, swap")
+                   help="run a candidate post-step on --model's mask (see post_steps.py): wiener=N[:K], temperature=P, swap, shift=K")
     p.add_argument("--against", metavar="MODEL", help="compare with MODEL on the same songs, song by song")
     p.add_argument("--gain", type=float, default=0.0, metavar="DB",
                    help="turn each mixture up (or down, negative) by DB before separating, for every model scored")
