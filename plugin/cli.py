@@ -5,14 +5,18 @@
     acapella --version
 
 Exit status: 0 when every input was separated (or skipped because its outputs
-exist), 1 when any input failed, 2 for usage errors, 130 on Ctrl-C.
+exist), 1 when any input failed, 2 for usage errors, 130 on Ctrl-C (143 on SIGTERM,
+129 on SIGHUP, each cleaned up as Ctrl-C is).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from acapella import __version__
@@ -27,42 +31,88 @@ def _err(msg: str) -> None:
     print(f"acapella: {msg}", file=sys.stderr, flush=True)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled as Ctrl-C is, so that no temporary file outlives the process."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise _Terminated(signum)
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, PermissionError):
-        text = f"permission denied: {exc.filename or text}"
-    return text
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _is_output(f: Path, out_resolved: Path) -> bool:
+    """Whether `f` is a stem this command writes, OUT/<name>/<stem>.<format>, from an earlier run."""
+    return (f.stem in STEMS and f.suffix.lower().lstrip(".") in FORMATS
+            and f.resolve().parent.parent == out_resolved)
 
 
 def collect_inputs(inputs: list[str], out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Audio files named or found under folders; and (path, reason) for inputs that yield none."""
+    """Audio files named or found under folders; and (path, reason) for inputs that yield none.
+
+    Folders are searched recursively, leaving out hidden files (a Mac's ``._song.wav``
+    companions) and the stems of earlier runs into the same output folder. A file
+    reached twice (named under two spellings, or also found in a folder) counts once.
+    """
     files, problems = [], []
     out_resolved = out_dir.resolve()
     for raw in inputs:
         p = Path(raw)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-                           and out_resolved not in f.resolve().parents)
-            if not found:
-                problems.append((raw, "no audio files in this folder"))
-            files.extend(found)
-        elif p.exists():
-            files.append(p)
-        else:
-            problems.append((raw, "no such file or folder"))
-    unique = list(dict.fromkeys(files))
-    return unique, problems
+        try:
+            if p.is_dir():
+                found = sorted(f for f in p.rglob("*") if not f.name.startswith(".")
+                               and f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
+                               and not _is_output(f, out_resolved))
+                if not found:
+                    os.listdir(p)  # an unreadable folder says so, rather than "no audio files"
+                    problems.append((raw, "no audio files in this folder"))
+                files.extend(found)
+            elif p.exists():
+                files.append(p)
+            else:
+                problems.append((raw, "no such file or folder"))
+        except OSError as exc:
+            problems.append((raw, _reason(exc)))
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values()), problems
 
 
 def output_names(files: list[Path]) -> list[str]:
-    """`<input name>` per file; repeated names in one batch get -2, -3, ..."""
-    seen: dict[str, int] = {}
+    """`<input name>` per file, each distinct in the batch: repeated names get -2, -3, ...
+
+    Names are compared without case, as a case-insensitive disk would, and a name
+    made only of dots (``...wav``) becomes a plain folder name.
+    """
+    taken: set[str] = set()
     names = []
     for f in files:
-        n = seen.get(f.stem, 0) + 1
-        seen[f.stem] = n
-        names.append(f.stem if n == 1 else f"{f.stem}-{n}")
+        base = f.stem if f.stem.strip(".") else f.name.replace(".", "_")
+        name, n = base, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        names.append(name)
     return names
+
+
+def _remove_if_empty(folder: Path, made: bool) -> None:
+    """Removes an input's output folder that this run made and left empty."""
+    try:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError:
+        pass  # what stays is an empty folder, not worth a second error
 
 
 def _check_writable(out_dir: Path) -> str | None:
@@ -97,16 +147,16 @@ def cmd_separate(args: argparse.Namespace) -> int:
         _err(f"{path}: {reason}")
     if not files:
         return EXIT_FAILED
-    problem = _check_writable(out_dir)
-    if problem:
-        _err(problem)
-        return EXIT_FAILED
-    try:
+    try:  # before the output folder is made, so that a usage error leaves nothing behind
         sep = Separator(model=args.model, threads=args.threads, chunk_seconds=args.chunk_seconds,
                         per_channel=args.per_channel, vocal_pan=args.vocal_pan)
     except ValueError as exc:
         _err(str(exc))
         return EXIT_USAGE
+    problem = _check_writable(out_dir)
+    if problem:
+        _err(problem)
+        return EXIT_FAILED
 
     show = not args.quiet and sys.stderr.isatty()
     inputs = {f.resolve() for f in files}
@@ -115,19 +165,23 @@ def cmd_separate(args: argparse.Namespace) -> int:
     try:
         for f, name in zip(files, output_names(files)):
             target = out_dir / name
-            outs = [target / f"{s}.{args.format}" for s in stems]
-            clash = [o for o in outs if o.resolve() in inputs]
-            if clash:
-                _err(f"{f}: output {clash[0]} would overwrite an input; choose another -o")
-                failed += 1
-                overall.update(1)
-                continue
-            if not args.force and any(o.exists() for o in outs):
-                if not args.quiet:
-                    _err(f"skipping {f}: outputs exist in {target} (use --force to overwrite)")
-                overall.update(1)
-                continue
+            made = False
             try:
+                made = not target.exists()
+                outs = {s: target / f"{s}.{args.format}" for s in stems}
+                clash = [o for o in outs.values() if o.resolve() in inputs]
+                if clash:
+                    _err(f"{f}: output {clash[0]} would overwrite an input; choose another -o")
+                    failed += 1
+                    overall.update(1)
+                    continue
+                # Without --force, stems already written stay; the missing ones are still made.
+                todo = [s for s, o in outs.items() if args.force or not o.exists()]
+                if not todo:
+                    if not args.quiet:
+                        _err(f"skipping {f}: outputs exist in {target} (use --force to overwrite)")
+                    overall.update(1)
+                    continue
                 from acapella.files import Reader
 
                 with Reader(f) as r:
@@ -135,24 +189,24 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 bar = tqdm(total=total, desc=f.name[:30], unit="smp", unit_scale=True, leave=False,
                            disable=not show, position=1, file=sys.stderr)
                 with bar:
-                    sep.separate_file(f, target, stems=stems, format=args.format, force=True,
+                    sep.separate_file(f, target, stems=todo, format=args.format, force=True,
                                       progress=bar.update)
                 if args.plot:
                     from acapella.plot import plot_stems
 
-                    plot_stems(f, {s: target / f"{s}.{args.format}" for s in stems}, target / "spectrograms.png")
-            except KeyboardInterrupt:
-                raise
+                    plot_stems(f, outs, target / "spectrograms.png")
             except Exception as exc:
                 _err(f"{f}: {_reason(exc)}")
                 failed += 1
-                if target.is_dir() and not any(target.iterdir()):
-                    target.rmdir()  # made for this input; nothing was written into it
+                _remove_if_empty(target, made)
+            except KeyboardInterrupt:
+                _remove_if_empty(target, made)
+                raise
             overall.update(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         overall.close()
         _err("interrupted; no partial output was left behind")
-        return EXIT_INTERRUPTED
+        return 128 + exc.signum if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     overall.close()
     if failed:
         _err(f"{failed} input(s) failed")
@@ -193,6 +247,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if out.suffix.lower() not in {".wav", ".flac", ".ogg"}:
         _err(f"demo output must end in .wav, .flac or .ogg, got {out}")
+        return EXIT_USAGE
+    if not 0 < args.seconds <= 3600:
+        _err(f"--seconds must be a number of seconds from 0 to 3600, got {args.seconds:g}")
         return EXIT_USAGE
     tmp = None
     try:
@@ -280,14 +337,22 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None) is not None and args.threads < 1:
         _err(f"--threads must be at least 1, got {args.threads}")
         return EXIT_USAGE
-    if getattr(args, "chunk_seconds", 1.0) <= 0:
-        _err(f"--chunk-seconds must be positive, got {args.chunk_seconds}")
+    if not 0 < getattr(args, "chunk_seconds", 1.0) < math.inf:
+        _err(f"--chunk-seconds must be a positive number of seconds, got {args.chunk_seconds}")
         return EXIT_USAGE
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):  # a closed terminal or a scheduler's kill: clean up as for Ctrl-C
+            if hasattr(signal, name):
+                previous[name] = signal.signal(getattr(signal, name), _terminate)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _err("interrupted")
-        return EXIT_INTERRUPTED
+        return 128 + exc.signum if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 if __name__ == "__main__":

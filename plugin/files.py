@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +21,20 @@ FORMATS = {
 # Extensions searched for in folders: what soundfile or pedalboard.io can read.
 AUDIO_EXTENSIONS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
                     ".m4a", ".mp4", ".aac", ".caf", ".w64", ".rf64", ".au", ".snd", ".bwf"}
+
+
+# Containers libsndfile reads itself: when it refuses one, the file is broken, and pedalboard.io
+# (which reads a broken header's length and returns silence) must not stand in for it.
+_LIBSNDFILE_NATIVE = {".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".caf", ".w64",
+                      ".rf64", ".au", ".snd", ".bwf"}
+
+
+def _check_finite(path: Path, block: np.ndarray, offset: int, sample_rate: int) -> None:
+    """Refuses NaN or infinite samples (float files from a broken render), which would turn whole stems into NaN."""
+    if not np.isfinite(block).all():
+        at = offset + int(np.argmin(np.isfinite(block).all(axis=0)))
+        raise ValueError(f"cannot read {path}: NaN or infinite samples from {at / sample_rate:.2f} s "
+                         f"(sample {at}): repair or re-export the file")
 
 
 # mkstemp creates files readable by their owner only; finished outputs get the usual mode.
@@ -50,12 +65,19 @@ class Reader:
             raise FileNotFoundError(f"no such file: {self.path}")
         if self.path.is_dir():
             raise IsADirectoryError(f"is a folder, not an audio file: {self.path}")
+        if not os.access(self.path, os.R_OK):
+            raise PermissionError(13, "Permission denied", str(self.path))
         self._sf = self._pb = None
         try:
             self._sf = sf.SoundFile(str(self.path))
             self.sample_rate, self.channels = self._sf.samplerate, self._sf.channels
             self.frames = self._sf.frames
         except Exception as first:
+            reason = str(first).split(":")[-1].strip() or type(first).__name__
+            if "does not exist" in reason:  # libsndfile says so of an MP3 it cannot parse
+                reason = "format not recognised, or the file is damaged"
+            if self.path.suffix.lower() in _LIBSNDFILE_NATIVE:
+                raise ValueError(f"cannot read {self.path}: not a readable audio file ({reason})") from None
             try:  # pedalboard reaches what libsndfile cannot (m4a through the platform's decoder)
                 from pedalboard.io import AudioFile
 
@@ -63,7 +85,6 @@ class Reader:
                 self.sample_rate, self.channels = int(self._pb.samplerate), self._pb.num_channels
                 self.frames = self._pb.frames
             except Exception:
-                reason = str(first).split(":")[-1].strip() or type(first).__name__
                 raise ValueError(f"cannot read {self.path}: not a readable audio file ({reason})") from None
         if self.channels < 1 or self.sample_rate <= 0:
             raise ValueError(f"cannot read {self.path}: it reports {self.channels} channels at {self.sample_rate} Hz")
@@ -73,10 +94,7 @@ class Reader:
         which would turn whole stems into NaN, before they reach the network."""
         done = 0
         for block in self._read(size):
-            if not np.isfinite(block).all():
-                at = done + int(np.argmin(np.isfinite(block).all(axis=0)))
-                raise ValueError(f"cannot read {self.path}: NaN or infinite samples from {at / self.sample_rate:.2f} s "
-                                 f"(sample {at}): repair or re-export the file")
+            _check_finite(self.path, block, done, self.sample_rate)
             done += block.shape[1]
             yield block
 
@@ -93,7 +111,9 @@ class Reader:
                 self._pb.seek(0)
         except (RuntimeError, sf.LibsndfileError, OSError) as exc:
             raise ValueError(f"cannot read {self.path}: file is truncated or corrupt ({exc})") from None
-        return np.ascontiguousarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        _check_finite(self.path, x, start, self.sample_rate)
+        return x
 
     def _read(self, size: int) -> Iterator[np.ndarray]:
         try:
@@ -164,7 +184,14 @@ class AtomicWriters:
         stems = {"vocals": vocals, "accompaniment": self._pending[:, :n] - vocals}
         self._pending = self._pending[:, n:]
         for stem, (_, f) in self._files.items():
-            f.write(stems[stem].T)
+            try:
+                f.write(stems[stem].T)
+            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                # libsndfile says only "System error." for a full disk; the free space says what it was.
+                target = self.targets[stem]
+                free = shutil.disk_usage(target.parent).free / 1e6
+                reason = getattr(exc, "error_string", None) or str(exc)
+                raise OSError(f"cannot write {target}: {reason} ({free:.0f} MB free on its disk)") from None
 
     def _discard(self) -> None:
         for tmp, f in self._files.values():

@@ -173,8 +173,8 @@ class Separator:
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None,
                  chunk_seconds: float = CHUNK_SECONDS, per_channel: bool = False,
                  vocal_pan: float | str = "auto"):
-        if not chunk_seconds > 0:
-            raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
+        if not 0 < chunk_seconds < float("inf"):
+            raise ValueError(f"chunk_seconds must be a positive, finite number of seconds, got {chunk_seconds}")
         if vocal_pan != "auto":
             if isinstance(vocal_pan, bool) or not isinstance(vocal_pan, numbers.Real) or not -1 <= vocal_pan <= 1:
                 raise ValueError(f"vocal_pan must be 'auto' or a number from -1 (hard left) to 1 (hard right), got {vocal_pan!r}")

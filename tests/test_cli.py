@@ -200,13 +200,65 @@ def test_unwritable_output(tmp_path, song):
 
 
 def test_usage_errors(tmp_path, song):
+    fresh = tmp_path / "new" / "out"
     for args in (["separate", song], ["separate", song, "-o", tmp_path, "--format", "aac"],
                  ["separate", song, "-o", tmp_path, "--stems", "drums"], ["frobnicate"],
-                 ["separate", song, "-o", tmp_path, "--model", "nope"],
-                 ["separate", song, "-o", tmp_path, "--threads", "0"]):
+                 ["separate", song, "-o", fresh, "--model", "nope"],
+                 ["separate", song, "-o", fresh, "--threads", "0"],
+                 ["separate", song, "-o", fresh, "--chunk-seconds", "inf"],
+                 ["demo", tmp_path / "d.wav", "--seconds", "0"], ["demo", tmp_path / "d.wav", "--seconds", "nan"]):
         proc = run(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(one_line_error(proc)) == 1
+    assert not (tmp_path / "new").exists() and not (tmp_path / "d.wav").exists()
+
+
+def test_output_folder_may_be_the_input_folder(tmp_path, song):
+    sf.write(song.parent / "other.flac", noise((20000, 2)), 44100)
+    for _ in range(2):  # the second run finds the first run's stems and leaves them out
+        proc = run("separate", song.parent, "-o", song.parent, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(p.relative_to(song.parent).as_posix() for p in song.parent.rglob("*.wav")) == [
+        "other/accompaniment.wav", "other/vocals.wav", "song.wav", "song/accompaniment.wav", "song/vocals.wav"]
+
+
+def test_every_input_gets_its_own_output_folder(tmp_path):
+    # A name of dots alone is hidden in a folder search, but given by name it still gets a folder of its own.
+    rates = {"in/a/song.wav": 44100, "in/b/song.wav": 22050, "in/c/song-2.wav": 16000, "d/..wav": 8000}
+    for name, rate in rates.items():
+        (tmp_path / name).parent.mkdir(parents=True)
+        sf.write(tmp_path / name, noise((rate // 2, 1)), rate, format="WAV")
+    (tmp_path / "in" / "a" / "._song.wav").write_bytes(b"\x00\x05\x16\x07 a Mac's resource fork")
+    out = tmp_path / "out"
+    twice = tmp_path / "in" / "b" / ".." / "a" / "song.wav"  # also found in the folder: separated once
+    proc = run("separate", tmp_path / "in", twice, tmp_path / "d" / "..wav", "-o", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    folders = sorted(p.name for p in out.iterdir())
+    assert len(folders) == 4 and all(p.parent.parent == out for p in out.rglob("vocals.wav"))
+    assert sorted(sf.info(out / f / "vocals.wav").samplerate for f in folders) == sorted(rates.values())
+
+
+def test_missing_stems_are_written_without_force(tmp_path, song):
+    out = tmp_path / "out"
+    assert run("separate", song, "-o", out, "--stems", "vocals", "--quiet").returncode == 0
+    before = (out / "song" / "vocals.wav").stat().st_mtime_ns
+    proc = run("separate", song, "-o", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "song" / "vocals.wav").stat().st_mtime_ns == before
+    mix, _ = sf.read(song, dtype="float32")
+    voc, _ = sf.read(out / "song" / "vocals.wav", dtype="float32")
+    acc, _ = sf.read(out / "song" / "accompaniment.wav", dtype="float32")
+    assert np.max(np.abs(voc + acc - mix)) < 1e-6
+
+
+def test_damaged_header_is_an_error_not_silence(tmp_path):
+    src = tmp_path / "full.flac"
+    sf.write(src, noise((44100, 2)), 44100)
+    (tmp_path / "head.flac").write_bytes(src.read_bytes()[:60])  # the header promises a second of audio
+    proc = run("separate", tmp_path / "head.flac", "-o", tmp_path / "out")
+    assert proc.returncode == 1
+    assert "head.flac" in one_line_error(proc)[0]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
 def test_version_and_models():
@@ -242,3 +294,25 @@ def test_interrupt_leaves_no_partial_file(tmp_path, song, monkeypatch):
     code = main(["separate", str(song), "-o", str(out), "--quiet", "--chunk-seconds", "0.5"])
     assert code == 130 and calls["n"] == 1
     assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_termination_leaves_no_partial_file(tmp_path, signame):
+    import signal
+    import time
+
+    src = tmp_path / "long.wav"
+    sf.write(src, noise((120 * 44100, 2)), 44100)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(["acapella", "separate", str(src), "-o", str(out), "--chunk-seconds", "2", "--threads", "1"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.rglob("*.part")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the separation ended before a stem was being written"
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + getattr(signal, signame), err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not [p for p in out.rglob("*") if p.is_file()]
+    assert not (out / "long").exists()
