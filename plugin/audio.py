@@ -1,6 +1,8 @@
 """Input checks and array layouts, shared by `Separator` and the effects."""
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Iterable
 
 import numpy as np
@@ -63,6 +65,22 @@ def check_rate(sample_rate: float) -> int:
     if rate != int(rate):
         raise ValueError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
     return int(rate)
+
+
+def check_seconds(name: str, value, zero: bool = False) -> float:
+    """A positive (or, with `zero`, non-negative), finite number of seconds as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0 or (value == 0 and not zero):
+        raise ValueError(f"{name} must be a {'non-negative' if zero else 'positive'}, finite number of seconds, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def check_count(name: str, value) -> int:
+    """A whole number of at least 1 as int (threads, channels)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def check_stems(stems: Iterable[str] | str) -> tuple[str, ...]:

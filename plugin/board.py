@@ -19,7 +19,8 @@ PitchShift, hosted VST3s) still stay aligned, as pedalboard drops their
 leading samples, but `flush` does not return their extra tail, and they do not
 stream exactly with changing block sizes even in pedalboard itself.
 
-Changing a board's list while it streams starts a new stream, as `reset` does.
+Changing a board's list while it streams starts a new stream, as `reset` does, and so does
+changing, resetting or replacing anything inside it (a nested board, a member's `mode`).
 """
 from __future__ import annotations
 
@@ -250,7 +251,12 @@ class Pedalboard(Effect, MutableSequence):
             self._build()
             return sum(s.latency_at(rate) for s in self._stages)
 
+    def _signature(self) -> tuple:
+        return super()._signature() + tuple(p._signature() if isinstance(p, Effect) else id(p) for p in self._plugins)
+
     def _one_shot(self, x, rate, buffer_size):
+        if not self._stages:
+            return x.copy()  # as pedalboard's own empty board: the output is never the caller's array
         for s in self._stages:
             x = s.one_shot(x, rate, buffer_size)
         return x
@@ -260,6 +266,8 @@ class Pedalboard(Effect, MutableSequence):
             s.open(rate, channels, buffer_size)
 
     def _push(self, x, buffer_size):
+        if not self._stages:
+            return x.copy()
         for s in self._stages:
             x = s.push(x)
         return x
@@ -344,6 +352,9 @@ class StemChains(SeparatingEffect):
 
     def _latency_at(self, rate: int) -> int:
         return self._split_latency(rate) + max(self._vocals.latency_at(rate), self._accompaniment.latency_at(rate))
+
+    def _signature(self) -> tuple:
+        return super()._signature() + (self._vocals._signature(), self._accompaniment._signature())
 
     def _one_shot(self, x, rate, buffer_size):
         self._check_branches()

@@ -68,6 +68,9 @@ MODES: dict[str, tuple[float | None, float]] = {
     "lowest": (0.0, 0.1),
 }
 
+#: Highest stem gain, in dB: a million times in amplitude, well inside float32.
+MAX_DB = 120.0
+
 _default: Separator | None = None
 _default_lock = threading.Lock()
 
@@ -91,8 +94,8 @@ def _check_db(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number of dB (or -inf to mute), got {value!r}")
     value = float(value)
-    if math.isnan(value) or value == math.inf:
-        raise ValueError(f"{name} must be a finite number of dB or -inf to mute, got {value!r}")
+    if math.isnan(value) or value > MAX_DB:
+        raise ValueError(f"{name} must be at most {MAX_DB:g} dB, or -inf to mute, got {value!r}")
     return value
 
 
@@ -145,6 +148,7 @@ class _Stream:
         self.rate, self.channels, self.latency, self.buffer_size = rate, channels, latency, buffer_size
         self.pushed = self.emitted = 0
         self.out = _Fifo(channels)
+        self.signature: tuple = ()
 
 
 class Effect:
@@ -160,6 +164,7 @@ class Effect:
         self._stream: _Stream | None = None
         self._rate: int | None = None  # rate of the last call
         self._layout: _audio.Layout | None = None  # layout of the last streamed block
+        self._generation = 0  # counts dropped streams, so that a board holding this one sees them
 
     # -- pedalboard's plugin surface -------------------------------------------------
 
@@ -201,7 +206,9 @@ class Effect:
     def reset(self) -> None:
         """Forgets the stream in progress: the next ``reset=False`` call starts a new one."""
         with self._lock:
-            self._stream = None
+            if self._stream is not None:
+                self._stream = None
+                self._generation += 1
             self._layout = None
             self._reset_members()
 
@@ -242,15 +249,23 @@ class Effect:
     def _process_cf(self, x: np.ndarray, rate: int, buffer_size: int, reset: bool) -> np.ndarray:
         with self._lock:
             if reset:
-                self._stream = None
+                if self._stream is not None:
+                    self._stream = None
+                    self._generation += 1
                 self._rate = rate
                 return self._one_shot(x, rate, buffer_size)
             st = self._stream
+            if st is not None and st.signature != self._signature():
+                # A member was changed, reset or replaced inside this one: its stream, and with it
+                # this one's latency, started again, so this stream does too.
+                st = self._stream = None
+                self._generation += 1
             if st is None:
                 self._reset_members()
                 st = self._stream = _Stream(rate, x.shape[0], self._latency_at(rate), buffer_size)
                 self._rate = rate
                 self._open(rate, x.shape[0], buffer_size)
+                st.signature = self._signature()
             elif rate != st.rate or x.shape[0] != st.channels:
                 raise ValueError(
                     f"this stream is {st.channels} channel(s) at {st.rate} Hz, got {x.shape[0]} at {rate} Hz: "
@@ -286,6 +301,10 @@ class Effect:
         return flat.reshape(cf.shape), _audio.Layout(2, channels_last)
 
     # -- hooks ------------------------------------------------------------------------
+
+    def _signature(self) -> tuple:
+        """Changes whenever this effect's stream, or that of a plugin inside it, is dropped or replaced."""
+        return (id(self), self._generation)
 
     def _default_rate(self) -> int:
         return 44100
@@ -409,7 +428,7 @@ class SeparatingEffect(Effect):
 class StemMixer(SeparatingEffect):
     """Rebalances vocals against accompaniment: ``vocals_db`` and ``accompaniment_db`` of gain.
 
-    Each gain is any number of dB or ``-inf`` to remove that stem; changing one
+    Each gain is any number of dB up to +120, or ``-inf`` to remove that stem; changing one
     while streaming takes effect from the next samples that come out. At 0 dB
     each, the output is the input, delayed in a stream by `latency`.
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from acapella.audio import check_count
+
 
 def _model_dir() -> Path:
     return Path(str(resources.files("acapella.model")))
@@ -70,12 +72,12 @@ class OnnxModel:
     """
 
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None):
+        if threads is not None:
+            threads = check_count("threads", threads)
         self.path = resolve(model)
         self.threads = threads  # the engine's STFT keeps to them too
         opts = ort.SessionOptions()
         if threads is not None:
-            if threads < 1:
-                raise ValueError(f"threads must be at least 1, got {threads}")
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         # Idle onnxruntime threads would spin through the STFT work between network calls
@@ -103,8 +105,12 @@ class OnnxModel:
         self.input_name = self.session.get_inputs()[0].name
 
     def __getattr__(self, name):
-        # sample_rate, channels, n_fft, hop, frame_multiple, context
-        return getattr(self.__dict__["spec"], name)
+        # sample_rate, channels, n_fft, hop, frame_multiple, context; an instance not yet
+        # initialised (as copy and pickle make them) has no spec and so none of these.
+        spec = self.__dict__.get("spec")
+        if spec is None:
+            raise AttributeError(name)
+        return getattr(spec, name)
 
     def features(self, spectrum: np.ndarray) -> np.ndarray:
         """(C, T, bins) complex spectra -> the network's float32 input, one batch item per group of the model's channels."""

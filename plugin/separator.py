@@ -21,6 +21,18 @@ _delays: dict[tuple[int, int], float] = {}
 _delays_lock = threading.Lock()
 
 
+def _resampler(source_rate: int, target_rate: int, channels: int) -> StreamResampler:
+    """pedalboard's `StreamResampler`, told its blocks are (channels, samples).
+
+    It guesses a block's layout from its shape until it has seen one, and reads a
+    first block of (channels, n <= channels) the wrong way round; an empty block
+    sets the layout and changes nothing else.
+    """
+    r = StreamResampler(source_rate, target_rate, channels)
+    r.process(np.zeros((channels, 0), np.float32))
+    return r
+
+
 def _round_trip_delay(rate: int, model_rate: int) -> float:
     """Delay, in samples at `rate`, of pedalboard's resampler there and back.
 
@@ -34,8 +46,8 @@ def _round_trip_delay(rate: int, model_rate: int) -> float:
             n = rate
             t = np.arange(n) / rate
             tone = np.sin(2 * np.pi * 1000.0 * t).astype(np.float32)[None]
-            there = StreamResampler(rate, model_rate, 1)
-            back = StreamResampler(model_rate, rate, 1)
+            there = _resampler(rate, model_rate, 1)
+            back = _resampler(model_rate, rate, 1)
             mid = np.concatenate([there.process(tone), there.process(None)], axis=1)
             y = np.concatenate([back.process(mid), back.process(None)], axis=1)[0]
             s = slice(n // 4, min(y.size, n) - n // 4)
@@ -78,6 +90,9 @@ class Pipeline:
         delay = 0.0
         if self.resample:
             delay = _round_trip_delay(sample_rate, model.sample_rate) * model.sample_rate / sample_rate
+            # Input samples of silence that carry each resampler's filter past the end (64 samples
+            # at its input rate) with room to spare.
+            self._tail = 512 * int(np.ceil(max(1.0, sample_rate / model.sample_rate)))
         self.stream = SpectralStream(model, len(route), chunk_frames, future_frames, delay=delay)
         self.reset()
 
@@ -95,8 +110,8 @@ class Pipeline:
         self.pushed = self.emitted = 0
         if self.resample:
             n = self._scatter.shape[0]
-            self._there = StreamResampler(self.rate, self.model.sample_rate, n)
-            self._back = StreamResampler(self.model.sample_rate, self.rate, n)
+            self._there = _resampler(self.rate, self.model.sample_rate, n)
+            self._back = _resampler(self.model.sample_rate, self.rate, n)
 
     def _out(self, v: np.ndarray) -> np.ndarray:
         if self.resample and v.shape[1]:
@@ -111,6 +126,10 @@ class Pipeline:
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """(channels, n) float32 in; the vocal samples that became final out."""
+        if getattr(x, "ndim", 0) != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"this pipeline takes ({self.channels}, n) blocks, got shape {getattr(x, 'shape', None)}")
+        if not np.isfinite(x).all():
+            raise ValueError("audio contains NaN or infinite samples: clean or clip the input first")
         self.pushed += x.shape[1]
         if not self._direct:
             x = self._scatter @ x
@@ -123,8 +142,12 @@ class Pipeline:
     def finish(self) -> np.ndarray:
         """The remaining vocals, so that the total output equals the total input."""
         if self.resample:
-            head = self.stream.push(self._there.process(None))
-            out = self._out(np.concatenate([head, self.stream.finish()], axis=1))
+            # Silence after the end, as a stream that is flushed with silence has, so that the
+            # resampler's ringing past the last sample reaches the network in both cases and
+            # one-shot output equals streamed output.
+            tail = np.zeros((self._scatter.shape[0], self._tail), np.float32)
+            head = [self.stream.push(self._there.process(tail)), self.stream.push(self._there.process(None))]
+            out = self._out(np.concatenate(head + [self.stream.finish()], axis=1))
             out = np.concatenate([out, self._regroup(self._back.process(None))], axis=1)
         else:
             out = self._out(self.stream.finish())
@@ -173,8 +196,7 @@ class Separator:
     def __init__(self, model: str | os.PathLike = "default", threads: int | None = None,
                  chunk_seconds: float = CHUNK_SECONDS, per_channel: bool = False,
                  vocal_pan: float | str = "auto"):
-        if not 0 < chunk_seconds < float("inf"):
-            raise ValueError(f"chunk_seconds must be a positive, finite number of seconds, got {chunk_seconds}")
+        chunk_seconds = _audio.check_seconds("chunk_seconds", chunk_seconds)
         if vocal_pan != "auto":
             if isinstance(vocal_pan, bool) or not isinstance(vocal_pan, numbers.Real) or not -1 <= vocal_pan <= 1:
                 raise ValueError(f"vocal_pan must be 'auto' or a number from -1 (hard left) to 1 (hard right), got {vocal_pan!r}")
@@ -196,8 +218,11 @@ class Separator:
         `vocal_pan` defaults to the separator's, or the centre when that is ``"auto"``.
         """
         _audio.check_rate(sample_rate)
+        channels = _audio.check_count("channels", channels)
         m = self.model
-        chunk = chunk_seconds if chunk_seconds is not None else self.chunk_seconds
+        chunk = _audio.check_seconds("chunk_seconds", chunk_seconds) if chunk_seconds is not None else self.chunk_seconds
+        if future_seconds is not None:
+            future_seconds = _audio.check_seconds("future_seconds", future_seconds, zero=True)
         frames = max(1, int(round(chunk * m.sample_rate / m.hop)))
         future = None if future_seconds is None else int(np.ceil(future_seconds * m.sample_rate / m.hop))
         if vocal_pan is None:
@@ -218,7 +243,7 @@ class Separator:
         excerpts = [span(a, b) for a, b in spans]
         if rate != m.sample_rate:
             excerpts = [np.concatenate([r.process(x), r.process(None)], axis=1)
-                        for x in excerpts for r in [StreamResampler(rate, m.sample_rate, 2)]]
+                        for x in excerpts for r in [_resampler(rate, m.sample_rate, 2)]]
         return panning.estimate(m, excerpts)
 
     def _pan_for(self, x: np.ndarray, rate: int) -> float | None:

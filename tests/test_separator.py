@@ -31,12 +31,16 @@ def test_sample_rates(separator, rate):
     check_stems(stems, x)
 
 
-@pytest.mark.parametrize("length", [0, 1, 2, 511, 513, 2047, 44100 + 1])
-def test_lengths(separator, length):
+@pytest.mark.parametrize("rate", [44100, 48000, 22050])
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 511, 513, 2047, 44100 + 1])
+def test_lengths(separator, length, rate):
     x = noise((length,))
-    check_stems(separator.separate(x, 44100), x)
+    check_stems(separator.separate(x, rate), x)
     x2 = noise((2, length)) if length > 2 else noise((length, 2))
-    check_stems(separator.separate(x2, 44100), x2)
+    check_stems(separator.separate(x2, rate), x2)
+    if length in (2, 3):  # square: (channels, samples), which pedalboard's resampler must not read otherwise
+        square = noise((length, length))
+        check_stems(separator.separate(square, rate), square)
 
 
 def test_vocals_are_not_trivial(separator, demo_stems):
@@ -130,9 +134,37 @@ def test_bad_options():
         Separator(chunk_seconds=0)
     with pytest.raises(ValueError, match="threads"):
         Separator(threads=0)
+    with pytest.raises(ValueError, match="threads must be a whole number"):
+        Separator(threads=1.5)
+    for bad in (float("inf"), float("nan"), "60", -1):
+        with pytest.raises(ValueError, match="chunk_seconds must be a positive, finite"):
+            Separator(chunk_seconds=bad)
     for bad in (1.5, "left", True, float("nan")):
         with pytest.raises(ValueError, match="vocal_pan must be 'auto' or a number"):
             Separator(vocal_pan=bad)
+
+
+def test_pipeline_checks_its_arguments_and_blocks(separator):
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="channels must be a whole number"):
+            separator.pipeline(44100, bad)
+    with pytest.raises(ValueError, match="chunk_seconds"):
+        separator.pipeline(44100, 2, chunk_seconds=float("nan"))
+    pipe = separator.pipeline(44100, 2)
+    for block in (noise((3, 100)), noise((100,))):
+        with pytest.raises(ValueError, match=r"takes \(2, n\) blocks"):
+            pipe.push(block)
+    with pytest.raises(ValueError, match="NaN"):
+        pipe.push(np.full((2, 100), np.nan, np.float32))
+
+
+def test_model_copies():
+    import copy
+
+    from acapella.models import OnnxModel
+
+    m = OnnxModel()
+    assert copy.copy(m).sample_rate == m.sample_rate
 
 
 def test_one_thread_keeps_the_stft_on_the_calling_thread():
