@@ -69,7 +69,8 @@ class Reader:
             raise PermissionError(13, "Permission denied", str(self.path))
         self._sf = self._pb = None
         try:
-            self._sf = sf.SoundFile(str(self.path))
+            # As bytes: a name that is not valid UTF-8 (an old disk, a zip) reaches libsndfile as it is.
+            self._sf = sf.SoundFile(os.fsencode(self.path))
             self.sample_rate, self.channels = self._sf.samplerate, self._sf.channels
             self.frames = self._sf.frames
         except Exception as first:
@@ -161,7 +162,7 @@ class AtomicWriters:
                 fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
                 os.close(fd)
                 self._files[stem] = (tmp, None)
-                f = sf.SoundFile(tmp, "w", samplerate=self.rate, channels=self.channels, format=major,
+                f = sf.SoundFile(os.fsencode(tmp), "w", samplerate=self.rate, channels=self.channels, format=major,
                                  subtype=subtype)
                 self._files[stem] = (tmp, f)
         except BaseException as exc:

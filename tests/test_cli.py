@@ -316,3 +316,20 @@ def test_termination_leaves_no_partial_file(tmp_path, signame):
     assert "Traceback" not in err and "interrupted" in err
     assert not [p for p in out.rglob("*") if p.is_file()]
     assert not (out / "long").exists()
+
+
+def test_file_names_that_are_not_utf8(tmp_path):
+    import os
+
+    folder = os.fsencode(tmp_path / "in")
+    os.mkdir(folder)
+    name = os.path.join(folder, b"caf\xe9 song.wav")  # Latin-1, as on an old disk or in a zip
+    try:
+        sf.write(name, noise((8000, 2)), 44100)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    proc = run("separate", os.fsdecode(folder), "-o", tmp_path / "out", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    stems = os.path.join(os.fsencode(tmp_path / "out"), b"caf\xe9 song")
+    assert sorted(os.listdir(stems)) == [b"accompaniment.wav", b"vocals.wav"]
+    assert sf.info(os.path.join(stems, b"vocals.wav")).frames == 8000
