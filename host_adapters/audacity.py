@@ -313,10 +313,7 @@ class AudacityPipe:
 
     def tracks(self) -> list[dict[str, Any]]:
         body = self.command("GetInfo: Type=Tracks Format=JSON", QUERY_TIMEOUT_S)
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError:
-            raise AudacityError(f"unexpected reply from Audacity to GetInfo: {body[:80]!r}") from None
+        data = parse_info_json(body)
         if not isinstance(data, list):
             raise AudacityError(f"unexpected reply from Audacity to GetInfo: {body[:80]!r}")
         return data
@@ -350,6 +347,27 @@ class AudacityPipe:
         for n, index in enumerate(indices):
             mode = "Set" if n == 0 else "Add"
             self.command(f"SelectTracks: Track={index} TrackCount=1 Mode={mode}", QUERY_TIMEOUT_S)
+
+
+_LONE_BACKSLASH = re.compile(r'\\(?:(["\\/bfnrt]|u[0-9a-fA-F]{4}))?')
+
+
+def parse_info_json(body: str) -> Any:
+    """Parse a GetInfo JSON reply, which Audacity 3.2 does not fully escape.
+
+    It escapes quotes in track names but writes backslashes and control
+    characters as they are, so ``AC\\DC`` arrives as ``"AC\\DC"``. A backslash
+    that starts no valid escape is taken literally; control characters are
+    allowed inside strings.
+    """
+    fixed = _LONE_BACKSLASH.sub(lambda m: m.group(0) if m.group(1) else "\\\\", body)
+    try:
+        return json.loads(fixed, strict=False)
+    except json.JSONDecodeError:
+        raise AudacityError(
+            "unexpected reply from Audacity to GetInfo (a track name ending in a backslash can cause "
+            f"this: rename that track): {body[:80]!r}"
+        ) from None
 
 
 def check_pipe_path(path: Path) -> None:
@@ -395,6 +413,36 @@ def _clean_track_name(name: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in name).strip() or "Audio"
 
 
+def _silenced_tracks(tracks: Sequence[Mapping[str, Any]], indices: Sequence[int]) -> dict[int, str]:
+    """Which of ``indices`` Export2 leaves out of the mix, and why ("muted" or "soloed")."""
+    any_solo = any(t.get("solo") for t in tracks if t.get("kind") == "wave")
+    silenced = {}
+    for i in indices:
+        if tracks[i].get("mute"):
+            silenced[i] = "muted"
+        elif any_solo and not tracks[i].get("solo"):
+            silenced[i] = "soloed"
+    return silenced
+
+
+def _silenced_message(tracks: Sequence[Mapping[str, Any]], silenced: Mapping[int, str], every: bool) -> str:
+    names = ", ".join(repr(_clean_track_name(str(tracks[i].get("name", "")))) for i in silenced)
+    muted = "muted" in silenced.values()
+    soloed = "soloed" in silenced.values()
+    why = " or ".join(
+        w for w, on in (("muted", muted), ("silenced because another track is soloed", soloed)) if on
+    )
+    fix = " and ".join(
+        f for f, on in (("unmute them", muted), ("clear Solo on the other tracks", soloed)) if on
+    )
+    if every:
+        return (
+            f"the selected track(s) {names} are {why}, so Audacity exports nothing: "
+            f"{fix} (or select audible tracks) and try again"
+        )
+    return f"warning: left out of the mix because {why}: {names}; {fix} to include them"
+
+
 def _default_separator(model: str) -> StemSeparator:
     try:
         from acapella import Separator
@@ -409,6 +457,7 @@ def separate_selection(
     model: str = "default",
     separator_factory: SeparatorFactory | None = None,
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[AddedTrack]:
     """Export the selection, separate it, and add one track per stem.
 
@@ -416,14 +465,23 @@ def separate_selection(
     the command line always uses ``acapella.Separator``.
     """
     say = log or (lambda _msg: None)
+    tell = warn or (lambda _msg: None)
     tracks = pipe.tracks()
-    selected = [i for i, t in enumerate(tracks) if t.get("kind") == "wave" and t.get("selected")]
-    if not selected:
+    # Every selected track, labels and the like included, to select again at the end.
+    selected = [i for i, t in enumerate(tracks) if t.get("selected")]
+    audio = [i for i in selected if tracks[i].get("kind") == "wave"]
+    if not audio:
         raise AudacityError("no audio track is selected in Audacity: select some audio first")
-    channels = 2 if any(int(tracks[i].get("channels", 1)) >= 2 for i in selected) else 1
+    silenced = _silenced_tracks(tracks, audio)
+    audible = [i for i in audio if i not in silenced]
+    if not audible:
+        raise AudacityError(_silenced_message(tracks, silenced, every=True))
+    if silenced:
+        tell(_silenced_message(tracks, silenced, every=False))
+    channels = 2 if any(int(tracks[i].get("channels", 1)) >= 2 for i in audible) else 1
     base = (
-        _clean_track_name(str(tracks[selected[0]].get("name", "")))
-        if len(selected) == 1
+        _clean_track_name(str(tracks[audible[0]].get("name", "")))
+        if len(audible) == 1
         else "Selection"
     )
 
@@ -536,7 +594,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"longest wait for any one Audacity command (default: {DEFAULT_TIMEOUT_S:g})",
     )
-    parser.add_argument("--quiet", action="store_true", help="print only errors")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -547,9 +605,13 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"acapella audacity: {message}", file=sys.stderr)
 
+    def warn(message: str) -> None:
+        # Even with --quiet: the stems then miss audio the user selected.
+        print(f"acapella audacity: {message}", file=sys.stderr)
+
     try:
         with AudacityPipe(timeout=args.timeout) as pipe:
-            added = separate_selection(pipe, stems=args.stems, model=args.model, log=log)
+            added = separate_selection(pipe, stems=args.stems, model=args.model, log=log, warn=warn)
     except AudacityError as exc:
         print(f"acapella audacity: error: {exc}", file=sys.stderr)
         return 1

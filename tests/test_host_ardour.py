@@ -191,10 +191,11 @@ def test_separate_region_in_headless_ardour(tmp_path: Path) -> None:
     inputs = result["inputs"]
     assert isinstance(inputs, list) and len(inputs) == 2
     begin, end = before["start"], before["start"] + before["length"]
-    for path in inputs:
+    for channel, path in enumerate(inputs, 1):
         source, rate = sf.read(path, dtype="float32", always_2d=True)
         assert rate == SR and source.shape[1] == 1 and source.shape[0] >= end
-        stem_dir = tmp_path / "session" / "acapella" / Path(path).stem
+        # The first run's folder, one folder per channel file.
+        stem_dir = tmp_path / "session" / "acapella" / "1" / str(channel) / Path(path).stem
         vocals, _ = sf.read(stem_dir / "vocals.wav", dtype="float32", always_2d=True)
         accompaniment, _ = sf.read(stem_dir / "accompaniment.wav", dtype="float32", always_2d=True)
         assert vocals.shape == accompaniment.shape == source.shape

@@ -262,9 +262,9 @@ def test_editor_action_in_ardour_gui(tmp_path: Path) -> None:
         # Ardour copied the stem files into the session; channel by channel
         # they hold the stem written for that channel's file.
         assert len(placed["files"]) == len(original["files"]) == 2
-        for imported, source in zip(placed["files"], original["files"]):
+        for channel, (imported, source) in enumerate(zip(placed["files"], original["files"]), 1):
             assert Path(imported).parent == session / "interchange" / "session" / "audiofiles"
-            stem_file = session / "acapella" / Path(source).stem / f"{stem}.wav"
+            stem_file = session / "acapella" / "1" / str(channel) / Path(source).stem / f"{stem}.wav"
             got, rate = sf.read(imported, dtype="float32", always_2d=True)
             want, want_rate = sf.read(stem_file, dtype="float32", always_2d=True)
             assert rate == want_rate == SR and got.shape == want.shape

@@ -32,6 +32,7 @@ from acapella.host_adapters.audacity import (
     RECONNECT_S,
     AudacityPipe,
     default_pipe_paths,
+    parse_info_json,
     quote_arg,
 )
 
@@ -422,6 +423,128 @@ def test_separates_selection_into_new_tracks(audacity: AudacitySession, tmp_path
         assert [t["name"] for t in tracks][3:] == [f"{TRACK_NAME} - accompaniment"]
         assert tracks[3]["start"] == pytest.approx(0.5, abs=2.0 / SR)
         assert tracks[3]["end"] == pytest.approx(1.25, abs=2.0 / SR)
+
+
+def test_getinfo_reply_with_unescaped_backslashes_is_read() -> None:
+    # Audacity 3.2.4's own reply for tracks named AC\DC and C:\Mix "x" plus a tab:
+    # quotes escaped, backslashes and control characters not.
+    body = '[ \n  { "name":"AC\\DC", "mute":0 },\n  { "name":"C:\\Mix \\"x\\"\tz", "mute":1 } ]'
+    assert parse_info_json(body) == [{"name": "AC\\DC", "mute": 0}, {"name": 'C:\\Mix "x"\tz', "mute": 1}]
+    assert parse_info_json('[{"name":"a\\\\b \\u00fc \\n"}]') == [{"name": "a\\b ü \n"}]
+    with pytest.raises(AudacityError, match="^unexpected reply from Audacity to GetInfo .*backslash"):
+        parse_info_json('[{"name":"ends in \\"}]')
+
+
+def select_on(pipe: AudacityPipe, tracks: list[int], start: float, end: float) -> None:
+    pipe.command(f"Select: Start={start} End={end} Track={tracks[0]} TrackCount=1 Mode=Set")
+    for track in tracks[1:]:
+        pipe.command(f"Select: Start={start} End={end} Track={track} TrackCount=1 Mode=Add")
+
+
+def test_backslashes_in_track_names(audacity: AudacitySession, tmp_path: Path) -> None:
+    mixture_path = tmp_path / "mixture.wav"
+    make_mixture(mixture_path)
+    with AudacityPipe(timeout=20) as pipe:
+        clear_project(pipe)
+        pipe.import_file(mixture_path)
+        pipe.import_file(mixture_path)
+        for index, name in enumerate(['C:\\Mix "x"', "AC\\DC"]):
+            pipe.command(f"SelectTracks: Track={index} TrackCount=1 Mode=Set")
+            pipe.command(f"SetTrack: Name={quote_arg(name)}")
+        # Only the first track is selected; the other's name alone used to break GetInfo.
+        select_on(pipe, [0], 1.0, 2.0)
+    result = run_cli("--quiet", "--timeout", "30")
+    assert result.returncode == 0, result.stderr
+    with AudacityPipe(timeout=20) as pipe:
+        assert [t["name"] for t in pipe.tracks()] == [
+            'C:\\Mix "x"', "AC\\DC", 'C:\\Mix "x" - vocals', 'C:\\Mix "x" - accompaniment',
+        ]
+
+
+def test_muted_tracks_are_reported(audacity: AudacitySession, tmp_path: Path) -> None:
+    mixture_path = tmp_path / "mixture.wav"
+    mixture = make_mixture(mixture_path)
+    with AudacityPipe(timeout=20) as pipe:
+        clear_project(pipe)
+        pipe.import_file(mixture_path)
+        pipe.import_file(mixture_path)
+        pipe.command("SelectTracks: Track=0 TrackCount=1 Mode=Set")
+        pipe.command("SetTrack: Name=Muted Mute=1")
+        pipe.command("SelectTracks: Track=1 TrackCount=1 Mode=Set")
+        pipe.command("SetTrack: Name=Audible Gain=-6")
+        select_on(pipe, [0], 1.0, 3.0)
+    result = run_cli("--quiet", "--timeout", "30")
+    assert result.returncode == 1
+    assert result.stderr.startswith("acapella audacity: error: the selected track(s) 'Muted' are muted"), result.stderr
+    assert "unmute" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+    # With an audible track also selected, the muted one is left out, and said so even with --quiet.
+    with AudacityPipe(timeout=20) as pipe:
+        select_on(pipe, [0, 1], 1.0, 3.0)
+    result = run_cli("--quiet", "--timeout", "30")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "acapella audacity: warning: left out of the mix because muted: 'Muted'; unmute them to include them\n"
+    with AudacityPipe(timeout=20) as pipe:
+        tracks = pipe.tracks()
+        assert [t["name"] for t in tracks][2:] == ["Audible - vocals", "Audible - accompaniment"]
+        vocals = export_range(pipe, 2, 1.0, 3.0, tmp_path / "v.wav")
+        accompaniment = export_range(pipe, 3, 1.0, 3.0, tmp_path / "a.wav")
+    # The audible track alone, at its -6 dB gain.
+    np.testing.assert_allclose(vocals + accompaniment, mixture[SR: 3 * SR] * 10 ** (-6 / 20), atol=1e-4)
+
+    # Solo on another track silences the selected one in the export just as Mute does.
+    with AudacityPipe(timeout=20) as pipe:
+        pipe.command("SelectTracks: Track=0 TrackCount=1 Mode=Set")
+        pipe.command("SetTrack: Mute=0")
+        pipe.command("SelectTracks: Track=1 TrackCount=1 Mode=Set")
+        pipe.command("SetTrack: Solo=1")
+        select_on(pipe, [0], 1.0, 3.0)
+    result = run_cli("--quiet", "--timeout", "30")
+    assert result.returncode == 1
+    assert "'Muted' are silenced because another track is soloed" in result.stderr, result.stderr
+    assert "clear Solo on the other tracks" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    with AudacityPipe(timeout=20) as pipe:
+        pipe.command("SelectTracks: Track=1 TrackCount=1 Mode=Set")
+        pipe.command("SetTrack: Solo=0")
+
+
+def test_whole_selection_comes_back(audacity: AudacitySession, tmp_path: Path) -> None:
+    mixture_path = tmp_path / "mixture.wav"
+    make_mixture(mixture_path)
+    with AudacityPipe(timeout=20) as pipe:
+        clear_project(pipe)
+        pipe.import_file(mixture_path)
+        pipe.command("NewLabelTrack:")
+        pipe.import_file(mixture_path)
+        select_on(pipe, [0, 1], 0.5, 2.5)
+        before = [bool(t["selected"]) for t in pipe.tracks()]
+        assert before == [True, True, False]
+    result = run_cli("--quiet", "--timeout", "30")
+    assert result.returncode == 0, result.stderr
+    with AudacityPipe(timeout=20) as pipe:
+        tracks = pipe.tracks()
+        assert [t["kind"] for t in tracks] == ["wave", "label", "wave", "wave", "wave"]
+        assert [bool(t["selected"]) for t in tracks] == [True, True, False, False, False]
+
+
+def test_one_run_takes_two_undos_per_stem(audacity: AudacitySession, tmp_path: Path) -> None:
+    # What host_adapters/README.md tells users: Audacity's scripting has no way
+    # to merge the run's steps into one.
+    mixture_path = tmp_path / "mixture.wav"
+    make_mixture(mixture_path)
+    with AudacityPipe(timeout=20) as pipe:
+        clear_project(pipe)
+        pipe.import_file(mixture_path)
+        select_on(pipe, [0], 1.0, 2.0)
+    result = run_cli("--quiet", "--timeout", "30")
+    assert result.returncode == 0, result.stderr
+    with AudacityPipe(timeout=20) as pipe:
+        assert len(pipe.tracks()) == 3
+        for _ in range(3):
+            pipe.command("Undo:")
+        assert len(pipe.tracks()) == 2
+        pipe.command("Undo:")
+        assert [t["name"] for t in pipe.tracks()] == ["mixture"]
 
 
 def test_missing_file_is_refused_before_import(audacity: AudacitySession, tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_reaper_command_line_quotes_awkward_paths() -> None:
     )
     assert shlex.split(command) == [
         "/opt/ac apella/bin/acapella", "separate", AWKWARD, "-o", "/proj dir/acapella",
-        "--stems", "vocals,accompaniment", "--format", "wav", "--model", "small", "--force", "--quiet",
+        "--stems", "vocals,accompaniment", "--format", "wav", "--model", "small", "--quiet",
     ]
     windows = lua(
         REAPER,
@@ -74,7 +74,7 @@ def test_reaper_command_line_quotes_awkward_paths() -> None:
     )
     assert windows == (
         '"C:\\acapella.exe" separate "C:\\My ""x"".wav" -o "C:\\out" '
-        '--stems "vocals" --format wav --force --quiet'
+        '--stems "vocals" --format wav --quiet'
     )
 
 
@@ -91,69 +91,103 @@ def test_reaper_paths_and_exec_results() -> None:
     assert lua(REAPER, 'return table.pack(M.parse_exec_result("2\\nusage\\nerror: bad stem\\n"))') == [
         None, "acapella separate failed: error: bad stem",
     ]
+    # A new numbered folder per run, above anything already in the project's acapella folder.
+    assert lua(REAPER, 'return M.run_dir("/p/acapella", {}, false)') == "/p/acapella/1"
+    assert lua(REAPER, 'return M.run_dir("/p/acapella", {"1", "7", "notes.txt", "12b"}, false)') == "/p/acapella/8"
+    assert lua(REAPER, 'return M.run_dir("C:\\\\p", {"2"}, true)') == "C:\\p\\3"
     assert lua(REAPER, "return table.pack(M.parse_exec_result(nil))") == [None, "could not start the acapella command"]
     assert lua(REAPER, 'return {M.is_windows("Win64"), M.is_windows("Linux"), M.is_windows("OSX64")}') == [
         True, False, False,
     ]
 
 
-def test_reaper_command_runs_the_real_cli(tmp_path: Path) -> None:
-    song_dir = tmp_path / "it's a song"
-    song_dir.mkdir()
-    song = song_dir / "Take 1.wav"
-    audio = make_song(song, 2)
+def test_reaper_runs_never_overwrite_earlier_stems(tmp_path: Path) -> None:
+    # Items from A/mix.wav and B/mix.wav, separated one after the other: the
+    # second run must not replace the stems the first run's tracks play.
+    songs = {}
+    for name, channels in (("A", 2), ("B", 1)):
+        folder = tmp_path / "it's a song" / name
+        folder.mkdir(parents=True)
+        songs[name] = (folder / "mix.wav", make_song(folder / "mix.wav", channels))
     out_dir = tmp_path / "project dir" / "acapella"
     out_dir.mkdir(parents=True)
-    result = lua(
-        REAPER,
-        f"local opts = {{acapella={lua_str(acapella_executable())}, input={lua_str(str(song))}, "
-        f'out_dir={lua_str(str(out_dir))}, stems={{"vocals","accompaniment"}}}}\n'
-        # The same wrapping M.main() does before ExecProcess on Linux/macOS.
-        'return {command="/bin/sh -c " .. M.quote(M.build_command(opts), false), '
-        "paths=M.stem_paths(opts.out_dir, opts.input, opts.stems)}",
-    )
-    run = subprocess.run(result["command"], shell=True, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    vocals, rate = sf.read(result["paths"]["vocals"], dtype="float32", always_2d=True)
-    accompaniment, _ = sf.read(result["paths"]["accompaniment"], dtype="float32", always_2d=True)
-    assert rate == SR and vocals.shape == accompaniment.shape == audio.shape
-    np.testing.assert_allclose(vocals + accompaniment, audio, atol=1e-3)
+    paths = {}
+    for name, (song, audio) in songs.items():
+        existing = "{" + ",".join(lua_str(p.name) for p in out_dir.iterdir()) + "}"
+        result = lua(
+            REAPER,
+            f"local run = M.run_dir({lua_str(str(out_dir))}, {existing}, false)\n"
+            f"local opts = {{acapella={lua_str(acapella_executable())}, input={lua_str(str(song))}, "
+            'out_dir=run, stems={"vocals","accompaniment"}}\n'
+            # The same wrapping M.main() does before ExecProcess on Linux/macOS.
+            'return {run=run, command="/bin/sh -c " .. M.quote(M.build_command(opts), false), '
+            "paths=M.stem_paths(opts.out_dir, opts.input, opts.stems)}",
+        )
+        Path(result["run"]).mkdir()  # M.main(): RecursiveCreateDirectory
+        run = subprocess.run(result["command"], shell=True, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        paths[name] = result["paths"]
+    assert Path(paths["A"]["vocals"]) == out_dir / "1" / "mix" / "vocals.wav"
+    assert Path(paths["B"]["vocals"]) == out_dir / "2" / "mix" / "vocals.wav"
+    for name, (_, audio) in songs.items():
+        vocals, rate = sf.read(paths[name]["vocals"], dtype="float32", always_2d=True)
+        accompaniment, _ = sf.read(paths[name]["accompaniment"], dtype="float32", always_2d=True)
+        assert rate == SR and vocals.shape == accompaniment.shape == audio.shape
+        np.testing.assert_allclose(vocals + accompaniment, audio, atol=1e-3)
 
 
 def test_ardour_command_line_and_paths() -> None:
     command = lua(
         ARDOUR,
-        f'return M.build_command("acapella", {{{lua_str(AWKWARD)}, "/s/take%R.wav"}}, "/sess/acapella", '
+        f'return M.build_command("acapella", {lua_str(AWKWARD)}, "/sess/acapella/1/1", '
         '{"vocals","accompaniment"}, "default")',
     )
     assert shlex.split(command) == [
-        "acapella", "separate", AWKWARD, "/s/take%R.wav", "-o", "/sess/acapella",
-        "--stems", "vocals,accompaniment", "--format", "wav", "--force", "--quiet",
+        "acapella", "separate", AWKWARD, "-o", "/sess/acapella/1/1",
+        "--stems", "vocals,accompaniment", "--format", "wav", "--quiet",
     ]
-    paths = lua(ARDOUR, 'return M.stem_paths("/o", {"/s/take%L.wav", "/s/take%R.wav"}, {"vocals"})')
-    assert paths == {"vocals": ["/o/take%L/vocals.wav", "/o/take%R/vocals.wav"]}
+    paths = lua(ARDOUR, 'return M.stem_paths("/o/3", {"/s/take%L.wav", "/t/take%L.wav"}, {"vocals"})')
+    assert paths == {"vocals": ["/o/3/1/take%L/vocals.wav", "/o/3/2/take%L/vocals.wav"]}
     failed = lua(ARDOUR, "return table.pack(M.run(\"sh -c 'echo working; echo oh no: broken >&2; exit 3'\"))")
     assert failed == [None, "acapella separate failed: oh no: broken"]
 
 
 def test_ardour_command_runs_the_real_cli(tmp_path: Path) -> None:
-    # Ardour stores a stereo region as one mono file per channel.
-    left, right = tmp_path / "take%L.wav", tmp_path / "take%R.wav"
-    left_audio = make_song(left, 1)
-    right_audio = make_song(right, 1) * 0.5
-    sf.write(right, right_audio, SR, subtype="FLOAT")
+    # Ardour stores a stereo region as one mono file per channel; embedded
+    # (not copied) files of one region may share a name, even up to case,
+    # which one CLI call would write to mix/ and MIX-2/. Odd names check that
+    # the script knows the folder the CLI names after each file.
+    inputs = [tmp_path / "A" / "mix.wav", tmp_path / "B" / "MIX.wav", tmp_path / "C" / "...wav",
+              tmp_path / "D" / "take.1.wav"]
+    audio = []
+    for n, path in enumerate(inputs):
+        path.parent.mkdir()
+        audio.append(make_song(tmp_path / "tone.wav", 1) * (n + 1) / 4)
+        sf.write(path, audio[-1], SR, format="WAV", subtype="FLOAT")
     out_dir = tmp_path / "session" / "acapella"
-    result = lua(
-        ARDOUR,
-        f"local inputs = {{{lua_str(str(left))}, {lua_str(str(right))}}}\n"
-        f"local out = {lua_str(str(out_dir))}\n"
-        f'local ok, err = M.run(M.build_command({lua_str(acapella_executable())}, inputs, out, '
-        '{"vocals","accompaniment"}, "default"))\n'
-        'return {ok=ok, err=err, paths=M.stem_paths(out, inputs, {"vocals","accompaniment"})}',
+    call = (
+        f"local inputs = {{{', '.join(lua_str(str(p)) for p in inputs)}}}\n"
+        f"local opts = {{acapella={lua_str(acapella_executable())}, stems={{\"vocals\",\"accompaniment\"}}}}\n"
+        f"return table.pack(M.separate_inputs({lua_str(str(out_dir))}, inputs, opts))"
     )
-    assert result.get("ok") is True, result.get("err")
-    for channel, original in enumerate((left_audio, right_audio)):
-        vocals, rate = sf.read(result["paths"]["vocals"][channel], dtype="float32", always_2d=True)
-        accompaniment, _ = sf.read(result["paths"]["accompaniment"][channel], dtype="float32", always_2d=True)
+    first = lua(ARDOUR, call)
+    assert len(first) == 1, first
+    first_paths = first[0]
+    assert [Path(p).relative_to(out_dir) for p in first_paths["vocals"]] == [
+        Path("1/1/mix/vocals.wav"), Path("1/2/MIX/vocals.wav"), Path("1/3/___wav/vocals.wav"),
+        Path("1/4/take.1/vocals.wav"),
+    ]
+    for channel, original in enumerate(audio):
+        vocals, rate = sf.read(first_paths["vocals"][channel], dtype="float32", always_2d=True)
+        accompaniment, _ = sf.read(first_paths["accompaniment"][channel], dtype="float32", always_2d=True)
         assert rate == SR and vocals.shape == accompaniment.shape == original.shape
         np.testing.assert_allclose(vocals + accompaniment, original, atol=1e-3)
+
+    # Running again on changed audio writes a new run folder and leaves the
+    # files the first run's tracks play alone.
+    before = {p: Path(p).read_bytes() for stem in first_paths.values() for p in stem}
+    sf.write(inputs[0], audio[0][::-1].copy(), SR, subtype="FLOAT")
+    second = lua(ARDOUR, call)
+    assert len(second) == 1, second
+    assert Path(second[0]["vocals"][0]) == out_dir / "2" / "1" / "mix" / "vocals.wav"
+    assert {p: Path(p).read_bytes() for p in before} == before

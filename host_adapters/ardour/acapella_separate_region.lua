@@ -27,43 +27,43 @@ function factory(params)
     return "'" .. arg:gsub("'", [['\'']]) .. "'"
   end
 
-  function M.basename_no_ext(path)
+  -- The folder name `acapella separate` gives an input when it is the only
+  -- one in the call: the file name without its last extension (as Python's
+  -- Path.stem), or, for a name of only dots, the name with dots made "_".
+  function M.output_name(path)
     local name = path:match("([^/]+)$") or path
-    return name:match("^(.+)%.[^.]*$") or name
+    local dot = name:match("^.*()%.")
+    local stem = (dot and dot > 1 and dot < #name) and name:sub(1, dot - 1) or name
+    if not stem:match("[^.]") then
+      stem = name:gsub("%.", "_")
+    end
+    return stem
   end
 
-  -- One run for all channel files of the region: Ardour keeps each channel of
-  -- a region in its own mono source file. --force so that running again on
-  -- the same region refreshes the stems instead of failing on them.
-  function M.build_command(acapella, inputs, out_dir, stems, model)
-    local parts = { M.quote(acapella), "separate" }
-    for _, input in ipairs(inputs) do
-      parts[#parts + 1] = M.quote(input)
-    end
-    parts[#parts + 1] = "-o"
-    parts[#parts + 1] = M.quote(out_dir)
-    parts[#parts + 1] = "--stems"
-    parts[#parts + 1] = M.quote(table.concat(stems, ","))
-    parts[#parts + 1] = "--format"
-    parts[#parts + 1] = "wav"
+  -- One input per call, into a folder of its own: the CLI renames repeated
+  -- input names in one call (mix, mix-2, ...), and two channel files of a
+  -- region may share a name in different folders.
+  function M.build_command(acapella, input, out_dir, stems, model)
+    local parts = { M.quote(acapella), "separate", M.quote(input), "-o", M.quote(out_dir),
+                    "--stems", M.quote(table.concat(stems, ",")), "--format", "wav" }
     if model and model ~= "default" then
       parts[#parts + 1] = "--model"
       parts[#parts + 1] = M.quote(model)
     end
-    parts[#parts + 1] = "--force"
+    -- No --force: the run folder is new, so nothing there may be replaced.
     parts[#parts + 1] = "--quiet"
     return table.concat(parts, " ")
   end
 
-  -- Where `acapella separate` writes each stem of each input:
-  -- OUT_DIR/<input name>/<stem>.wav. Result: stem -> list of per-channel files,
-  -- in channel order, ready to be merged back into one multi-channel track.
-  function M.stem_paths(out_dir, inputs, stems)
+  -- Where the stems of channel file k go: RUN_DIR/<k>/<output name>/<stem>.wav.
+  -- Result: stem -> list of per-channel files, in channel order, ready to be
+  -- merged back into one multi-channel track.
+  function M.stem_paths(run_dir, inputs, stems)
     local paths = {}
     for _, stem in ipairs(stems) do
       local files = {}
-      for _, input in ipairs(inputs) do
-        files[#files + 1] = out_dir .. "/" .. M.basename_no_ext(input) .. "/" .. stem .. ".wav"
+      for k, input in ipairs(inputs) do
+        files[#files + 1] = run_dir .. "/" .. k .. "/" .. M.output_name(input) .. "/" .. stem .. ".wav"
       end
       paths[stem] = files
     end
@@ -94,6 +94,50 @@ function factory(params)
     return false
   end
 
+  -- Make and return BASE/<n> for the first n whose folder does not exist yet.
+  -- New tracks play the stem files in place, so a run must never write where
+  -- an earlier run did. mkdir without -p fails on an existing folder, so two
+  -- runs at once cannot take the same one.
+  function M.new_run_dir(base)
+    os.execute("mkdir -p " .. M.quote(base) .. " 2>/dev/null")
+    for n = 1, 100000 do
+      local dir = base .. "/" .. n
+      if not file_exists(dir) then
+        if os.execute("mkdir " .. M.quote(dir) .. " 2>/dev/null") then
+          return dir
+        end
+        if not file_exists(dir) then
+          return nil, "Cannot create the stem folder " .. dir .. ": check that " .. base .. " is writable."
+        end
+      end
+    end
+    return nil, "No free numbered folder left in " .. base .. "; clear out old stems."
+  end
+
+  -- Separate each file into a new run folder under base_dir and check the
+  -- stems are where stem_paths says. Result: stem -> per-channel stem files,
+  -- or nil and a message.
+  function M.separate_inputs(base_dir, inputs, opts)
+    local run_dir, err = M.new_run_dir(base_dir)
+    if not run_dir then
+      return nil, err
+    end
+    local paths = M.stem_paths(run_dir, inputs, opts.stems)
+    for k, input in ipairs(inputs) do
+      local ok
+      ok, err = M.run(M.build_command(opts.acapella, input, run_dir .. "/" .. k, opts.stems, opts.model))
+      if not ok then
+        return nil, err
+      end
+      for _, stem in ipairs(opts.stems) do
+        if not file_exists(paths[stem][k]) then
+          return nil, "acapella separate reported success but " .. stem .. " is missing at " .. paths[stem][k]
+        end
+      end
+    end
+    return paths
+  end
+
   -- The audio file of each channel of an audio region, in channel order, or
   -- nil and a message.
   function M.region_files(region)
@@ -116,30 +160,15 @@ function factory(params)
     return inputs
   end
 
-  -- Run acapella on the region's channel files. The stems go to
-  -- <session>/acapella/. Result: stem -> per-channel stem files (see
-  -- stem_paths), or nil and a message.
+  -- Run acapella on the region's channel files. The stems go to a new
+  -- numbered folder in <session>/acapella/. Result: stem -> per-channel stem
+  -- files (see stem_paths), or nil and a message.
   function M.separate_files(session, region, opts)
     local inputs, err = M.region_files(region)
     if not inputs then
       return nil, err
     end
-    local out_dir = session:path():gsub("/+$", "") .. "/acapella"
-    os.execute("mkdir -p " .. M.quote(out_dir))
-    local ok
-    ok, err = M.run(M.build_command(opts.acapella, inputs, out_dir, opts.stems, opts.model))
-    if not ok then
-      return nil, err
-    end
-    local paths = M.stem_paths(out_dir, inputs, opts.stems)
-    for _, stem in ipairs(opts.stems) do
-      for _, path in ipairs(paths[stem]) do
-        if not file_exists(path) then
-          return nil, "acapella separate reported success but " .. stem .. " is missing at " .. path
-        end
-      end
-    end
-    return paths
+    return M.separate_inputs(session:path():gsub("/+$", "") .. "/acapella", inputs, opts)
   end
 
   -- Name a freshly imported stem track "<region> - <stem>" and give its

@@ -55,15 +55,28 @@ def parse_stems(text: str) -> list[str]:
 
 
 def resolve_command(setting: str) -> list[str]:
-    """The acapella command line: the setting (a command line) or ``acapella`` on PATH."""
-    if setting.strip():
-        argv = shlex.split(setting)
+    """The acapella command line: the setting (a path, or a command line) or ``acapella`` on PATH."""
+    text = setting.strip()
+    if text:
+        # A full path may hold spaces (or, on Windows, backslashes), so the
+        # whole setting counts as one path first.
+        if os.path.isfile(text):
+            argv = [text]
+        else:
+            windows = os.name == "nt"
+            try:
+                argv = shlex.split(text, posix=not windows)
+            except ValueError as exc:
+                raise AcapellaError(f"cannot read the acapella command {text!r}: {exc}; fix it in the add-on preferences") from None
+            if windows:
+                argv = [a[1:-1] if len(a) > 1 and a[0] == a[-1] == '"' else a for a in argv]
         exe = argv[0]
-        if os.sep in exe:
-            if not os.access(exe, os.X_OK):
-                raise AcapellaError(f"acapella command {exe!r} is not an executable file; fix it in the add-on preferences")
+        where = f"acapella command {exe!r}" + (f" (from {text!r})" if exe != text else "")
+        if os.sep in exe or (os.altsep and os.altsep in exe):
+            if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+                raise AcapellaError(f"{where} is not an executable file; fix it in the add-on preferences")
         elif shutil.which(exe) is None:
-            raise AcapellaError(f"acapella command {exe!r} is not on PATH; set its full path in the add-on preferences")
+            raise AcapellaError(f"{where} is not on PATH; set its full path in the add-on preferences")
         return argv
     found = shutil.which("acapella")
     if found is None:
@@ -80,14 +93,58 @@ def build_command(
     argv = [*acapella, "separate", source, "-o", out_dir, "--stems", ",".join(stems), "--format", "wav"]
     if model and model != "default":
         argv += ["--model", model]
-    # --force: rerunning on the same strip must refresh stems, not fail on them.
-    return argv + ["--force", "--quiet"]
+    # No --force: each run writes into a new folder (new_run_folder), so an
+    # existing stem there can only be another run's, and must not be replaced.
+    return argv + ["--quiet"]
 
 
 def stem_paths(out_dir: str, source: str, stems: list[str]) -> dict[str, str]:
     """Where ``acapella separate`` writes each stem: OUT_DIR/<input name>/<stem>.wav."""
     folder = Path(out_dir) / Path(source).stem
     return {stem: str(folder / f"{stem}.wav") for stem in stems}
+
+
+def new_run_folder(parent: str, in_use: list[str]) -> str:
+    """Make and return PARENT/<n>, a folder no other run has: it did not exist,
+    and no path in ``in_use`` (the files strips play) lies inside it.
+
+    Stem strips play their files in place, so a later run writing where an
+    earlier one did would change the audio of the earlier strips.
+    """
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise AcapellaError(f"cannot create the stem folder {parent}: {exc.strerror or exc}") from None
+    used = {os.path.normcase(os.path.abspath(p)) for p in in_use}
+    for n in range(1, 100000):
+        folder = os.path.join(parent, str(n))
+        prefix = os.path.normcase(os.path.abspath(folder)) + os.sep
+        if any(p.startswith(prefix) for p in used):
+            continue
+        try:
+            os.mkdir(folder)  # fails if it exists, also when another Blender just made it
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise AcapellaError(f"cannot create the stem folder {folder}: {exc.strerror}") from None
+        return folder
+    raise AcapellaError(f"no free numbered folder left in {parent}; clear out old stems")
+
+
+# Blender keeps at most 61 bytes of a strip name and renames a taken name by
+# cutting it at its last dot, which would drop the stem from "mix.wav - vocals".
+MAX_NAME_BYTES = 61
+
+
+def strip_name(strip: str, stem: str, taken: set[str]) -> str:
+    """``<strip> - <stem>``, with ``.001``, ``.002``, ... when taken, shortened to fit."""
+    for n in range(0, 10000):
+        tail = f" - {stem}" + (f".{n:03d}" if n else "")
+        head = strip.encode("utf-8")[: MAX_NAME_BYTES - len(tail.encode("utf-8"))].decode("utf-8", "ignore")
+        name = head + tail
+        if name not in taken:
+            return name
+    raise AcapellaError(f"no free strip name for {strip!r} - {stem}")
 
 
 def free_channels(
@@ -153,8 +210,8 @@ def separate_strip(
         raise AcapellaError(f"sound file of strip {strip.name!r} not found: {source}")
 
     safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in strip.name) or "strip"
-    out_dir = os.path.join(output_dir, safe_name)
-    os.makedirs(out_dir, exist_ok=True)
+    in_use = [bpy.path.abspath(s.filepath, library=s.library) for s in bpy.data.sounds if s.filepath]
+    out_dir = new_run_folder(os.path.join(output_dir, safe_name), in_use)
     run_separation(build_command(command, source, out_dir, stems, model), timeout)
     paths = stem_paths(out_dir, source, stems)
     for stem, path in paths.items():
@@ -164,10 +221,13 @@ def separate_strip(
     sequences = scene.sequence_editor.sequences_all
     occupied = [(s.channel, s.frame_final_start, s.frame_final_end) for s in sequences]
     channels = free_channels(occupied, strip.frame_final_start, strip.frame_final_end, strip.channel, len(stems))
+    taken = {s.name for s in sequences}
     added = []
     for stem, channel in zip(stems, channels):
+        name = strip_name(strip.name, stem, taken)
+        taken.add(name)
         new = scene.sequence_editor.sequences.new_sound(
-            name=f"{strip.name} - {stem}",
+            name=name,
             filepath=paths[stem],
             channel=channel,
             frame_start=int(round(strip.frame_start)),
@@ -195,7 +255,7 @@ if bpy is not None:
 
         acapella_command: StringProperty(
             name="acapella command",
-            description="Command line that runs acapella, e.g. /home/me/.venv/bin/acapella (empty: look it up on PATH)",
+            description="Full path of the acapella command, e.g. /home/me/.venv/bin/acapella, or a command line (empty: look it up on PATH)",
             default="",
         )
 

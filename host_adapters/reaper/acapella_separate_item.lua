@@ -31,9 +31,29 @@ function M.quote(arg, windows)
   return "'" .. arg:gsub("'", [['\'']]) .. "'"
 end
 
-function M.basename_no_ext(path)
+-- The folder name `acapella separate` gives an input when it is the only
+-- one in the call: the file name without its last extension (as Python's
+-- Path.stem), or, for a name of only dots, the name with dots made "_".
+function M.output_name(path)
   local name = path:match("([^/\\]+)$") or path
-  return name:match("^(.+)%.[^.]*$") or name
+  local dot = name:match("^.*()%.")
+  local stem = (dot and dot > 1 and dot < #name) and name:sub(1, dot - 1) or name
+  if not stem:match("[^.]") then
+    stem = name:gsub("%.", "_")
+  end
+  return stem
+end
+
+-- The folder for this run: OUT_DIR/<n>, n one more than the highest number
+-- among `existing` (the names already in OUT_DIR). Items play the stem files
+-- in place, so a run must never write where an earlier run did.
+function M.run_dir(out_dir, existing, windows)
+  local highest = 0
+  for _, name in ipairs(existing) do
+    local n = tonumber(name:match("^%d+$"))
+    if n and n > highest then highest = n end
+  end
+  return M.join(out_dir, tostring(highest + 1), windows)
 end
 
 function M.join(dir, name, windows)
@@ -44,8 +64,8 @@ function M.join(dir, name, windows)
   return dir .. sep .. name
 end
 
--- The command line `acapella separate` is run with. --force because running
--- again on the same item must refresh the stems rather than fail on them.
+-- The command line `acapella separate` is run with. No --force: the run
+-- folder is new, so nothing there may be replaced.
 function M.build_command(opts)
   local windows = opts.windows
   local parts = {
@@ -60,14 +80,13 @@ function M.build_command(opts)
     parts[#parts + 1] = "--model"
     parts[#parts + 1] = M.quote(opts.model, windows)
   end
-  parts[#parts + 1] = "--force"
   parts[#parts + 1] = "--quiet"
   return table.concat(parts, " ")
 end
 
 -- Where `acapella separate` writes each stem: OUT_DIR/<input name>/<stem>.wav.
 function M.stem_paths(out_dir, input, stems, windows)
-  local folder = M.join(out_dir, M.basename_no_ext(input), windows)
+  local folder = M.join(out_dir, M.output_name(input), windows)
   local paths = {}
   for _, stem in ipairs(stems) do
     paths[stem] = M.join(folder, stem .. ".wav", windows)
@@ -123,7 +142,19 @@ function M.main()
     return fail("Cannot find the audio file of the selected item: " .. input)
   end
 
-  local out_dir = M.join(reaper.GetProjectPath(""), "acapella", windows)
+  local base = M.join(reaper.GetProjectPath(""), "acapella", windows)
+  local existing = {}
+  for _, enumerate in ipairs({ reaper.EnumerateSubdirectories, reaper.EnumerateFiles }) do
+    enumerate(base, -1)  -- REAPER caches listings; -1 makes it read the folder again
+    local i = 0
+    while true do
+      local name = enumerate(base, i)
+      if not name then break end
+      existing[#existing + 1] = name
+      i = i + 1
+    end
+  end
+  local out_dir = M.run_dir(base, existing, windows)
   reaper.RecursiveCreateDirectory(out_dir, 0)
   local command = M.build_command({
     acapella = ACAPELLA, input = input, out_dir = out_dir, stems = STEMS, model = MODEL, windows = windows,
