@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-songs", type=int, default=None, help="only the first N songs (a quick check)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
+    if args.block < 1:
+        p.error(f"--block {args.block}: give a block size of at least 1 sample")
+    # A slice [:N] with N <= 0 would drop songs from the end (or all of them) without a word.
+    if args.max_songs is not None and args.max_songs < 1:
+        p.error(f"--max-songs {args.max_songs}: give at least 1, or leave it out for every song")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads {args.threads}: give at least 1")
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -65,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             future, chunk = (float(v) for v in item.split(":"))
         except ValueError:
             p.error(f"--try wants FUTURE:CHUNK in seconds, got {item!r}")
+        # Checked here, as the pipeline would check them, but before the offline pass has run.
+        if not (math.isfinite(future) and future >= 0 and math.isfinite(chunk) and chunk > 0):
+            p.error(f"--try {item!r}: FUTURE must be 0 or more seconds and CHUNK more than 0, for example 0.2:0.1")
         MODES[item] = (future, chunk)  # a setting for this run only
         modes.append(item)
     vset = VALIDATION_SETS[args.set]
@@ -75,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     if not songs:
         p.error(f"no songs of {args.set} in {folder}")
 
-    sep = Separator(model=args.model, threads=args.threads)
+    try:
+        sep = Separator(model=args.model, threads=args.threads)
+    except ValueError as e:
+        p.error(f"--model: {e}")
     rows = {}
     for mode in modes:
         effect = VocalIsolator(mode=mode, separator=sep)
@@ -89,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             timing["rate"] = rate
             return {"vocals": vocals, "accompaniment": mix - vocals}
 
-        res = evaluate_folder(separate, folder, songs=songs)
+        try:
+            res = evaluate_folder(separate, folder, songs=songs)
+        except ValueError as e:  # an unreadable or mismatched song: say which, without a traceback
+            print(f"latency.py: {e}", file=sys.stderr)
+            return 1
         agg = res["aggregate"]
         rate = timing["rate"]
         rows[mode] = {

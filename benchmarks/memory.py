@@ -10,6 +10,7 @@ child that only imports acapella, as a reference from the same run.
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import sys
 import tempfile
@@ -27,28 +28,46 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True)
     mb, secs, rc = out.stdout.split()[-3:]
     if rc != "0":
-        raise SystemExit(f"command failed: {' '.join(cmd)}")
+        # The child's stderr is captured with the wrapper's; its last line says what went wrong.
+        why = (out.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"memory.py: command failed: {' '.join(cmd)}: {why}")
     return float(mb), float(secs)
 
 
-def main() -> None:
+BLOCK_SECONDS = 10  # the file is written a block at a time, so this script stays small
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--rate", type=int, default=44100)
     ap.add_argument("--model", default="default")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    # Shorter than a block, the run measures little beyond loading the model.
+    if not (math.isfinite(args.minutes) and args.minutes * 60 >= BLOCK_SECONDS):
+        ap.error(f"--minutes {args.minutes:g}: give at least {BLOCK_SECONDS / 60:.3g} (one {BLOCK_SECONDS}-second block)")
+    if args.rate < 1:
+        ap.error(f"--rate {args.rate}: give a sample rate in Hz above 0")
+    from acapella.models import resolve
+
+    try:  # before minutes of writing the file
+        resolve(args.model)
+    except ValueError as e:
+        ap.error(f"--model: {e}")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "long.wav"
         rng = np.random.default_rng(0)
-        block = args.rate * 10
+        block = args.rate * BLOCK_SECONDS
+        total = round(args.minutes * 60 * args.rate)  # the length asked for, the last block cut to fit
         with sf.SoundFile(src, "w", samplerate=args.rate, channels=2, subtype="PCM_16") as f:
-            for _ in range(int(args.minutes * 6)):
-                f.write((rng.standard_normal((block, 2)) * 0.1).astype(np.float32))
+            for start in range(0, total, block):
+                f.write((rng.standard_normal((min(block, total - start), 2)) * 0.1).astype(np.float32))
+        minutes = sf.info(str(src)).frames / args.rate / 60  # what was measured, read back from the file
         base, _ = peak_rss_mb([sys.executable, "-c", "import acapella.separator"])
         exe = [sys.executable, "-m", "acapella.cli"]
         peak, secs = peak_rss_mb([*exe, "separate", str(src), "-o", str(Path(tmp) / "out"), "--quiet",
                                   "--model", args.model])
-    print(f"{args.minutes:.0f} min of {args.rate} Hz stereo, model {args.model}")
+    print(f"{minutes:.4g} min of {args.rate} Hz stereo, model {args.model}")
     print(f"{'process':32} {'peak RSS (MB)':>14} {'seconds':>8}")
     print(f"{'import acapella (reference)':32} {base:14.0f} {'':>8}")
     print(f"{'acapella separate':32} {peak:14.0f} {secs:8.1f}")

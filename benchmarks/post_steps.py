@@ -20,6 +20,8 @@ The accompaniment stays the mixture minus the vocals, so stems still sum to the 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from acapella import Separator
@@ -148,6 +150,14 @@ def separator(step: str, model: str = "default", threads: int | None = None) -> 
             raise ValueError("unknown post-step")
     except ValueError:
         raise ValueError(f"bad post-step {step!r}: use wiener=N[:K], temperature=P, swap or shift=K") from None
+    # Values that would run, and be reported as a post-step, while doing something else:
+    # P <= 0 turns m into 1 - m (the stems swapped) or a constant 1/2, and N < 1 runs no
+    # iteration (the plain model); a negative K would sum over an empty span.
+    if name == "temperature" and not (math.isfinite(settings["power"]) and settings["power"] > 0):
+        raise ValueError(f"bad post-step {step!r}: give temperature=P with P a finite number above 0 "
+                         "(P < 1 softens, P > 1 sharpens)")
+    if name == "wiener" and (settings["iterations"] < 1 or (settings["span"] or 0) < 0):
+        raise ValueError(f"bad post-step {step!r}: give wiener=N[:K] with N >= 1 iterations and K >= 0 frames")
     if name == "wiener" and sep.model.channels != 2:
         raise ValueError(f"--post {step}: the multichannel Wiener filter needs a stereo model")
     make = sep.pipeline

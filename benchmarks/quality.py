@@ -68,6 +68,24 @@ def _json_safe(x):
     return x
 
 
+def unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (None if it can), checked before hours of scoring, not after.
+
+    Opened for appending, which changes no file, and removed again if it was not there:
+    permission bits alone miss read-only file systems, /proc and the like."""
+    if path.is_dir():
+        return "is a folder"
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        return f"cannot be written ({e.strerror or e})"
+    if not existed:
+        path.unlink()
+    return None
+
+
 def at_gain(separate, db: float):
     """``separate`` fed the mixture scaled by ``db`` decibels, its stems scaled back."""
     if db == 0:
@@ -146,7 +164,8 @@ def noting_vocal_pans(sep, found: list[float]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from acapella.evaluate import VALIDATION_SETS, evaluate_folder, list_songs, paired_change
+    from acapella.evaluate import VALIDATION_SETS, evaluate_folder, incomplete_songs, list_songs, paired_change
+    from acapella.models import bundled
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", nargs="?", type=Path, help="folder of song sub-folders")
@@ -178,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                         "a number from -1 to 1 says it (0: the stereo field as it is); --against keeps auto")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--record", action="store_true",
-                   help="store the aggregate in model/models.json under the model and --set (bundled models only)")
+                   help="store the aggregate in model/models.json under the model and --set "
+                        "(bundled models, on the whole set only)")
     args = p.parse_args(argv)
     if args.record and (args.mixture_baseline or not args.set):
         p.error("--record needs --set and a model")
@@ -211,19 +231,41 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--vocal-pan changes --model's engine: drop --mixture-baseline, --oracle, --post and --record")
     if args.oracle and (args.mixture_baseline or args.record):
         p.error("--oracle scores no model: drop --mixture-baseline and --record")
+    # models.json describes the bundled models by name: a path's figures would land under a
+    # key that nothing reads, in the shipped file.
+    if args.record and args.model not in bundled():
+        p.error(f"--record stores figures of bundled models only, got --model {args.model!r}: "
+                f"choose one of {', '.join(bundled())}, or write the figures elsewhere with --json")
+    why = unwritable(args.json) if args.json else None
+    if why:
+        p.error(f"--json {args.json} {why}: give a file in an existing, writable folder")
 
+    folder = args.folder or (DEFAULT_DATA_ROOT / VALIDATION_SETS[args.set].folder if args.set else None)
+    if folder is None:
+        p.error("give DATA_FOLDER or --set")
+    if not folder.is_dir():
+        p.error(f"{folder} is not a folder: give a folder of song sub-folders"
+                + ("" if args.folder else f" (--set {args.set} reads {DEFAULT_DATA_ROOT})"))
+    # list_songs leaves out a song folder that lacks a stem; say so, or the aggregate
+    # would quietly cover fewer songs than the folder holds.
+    for name, lacking in incomplete_songs(folder).items():
+        if not args.songs and (not args.set or VALIDATION_SETS[args.set].contains(name)):
+            print(f"quality.py: skipping {folder / name}: it has no {' and no '.join(lacking)}.* file",
+                  file=sys.stderr)
     if args.set:
         vset = VALIDATION_SETS[args.set]
-        folder = args.folder or DEFAULT_DATA_ROOT / vset.folder
         songs = vset.select(list_songs(folder))
         missing = sorted(set(vset.songs) - set(songs))
         if missing or not songs:
             p.error(f"{folder} lacks songs of {args.set}: {'; '.join(missing) or 'all of them'}")
-    elif args.folder is None:
-        p.error("give DATA_FOLDER or --set")
+        if args.record and len(songs) != vset.full_size:
+            p.error(f"--record: {folder} holds {len(songs)} clips of {args.set}, the whole set is "
+                    f"{vset.full_size}: record only on the whole set, or write the figures with --json")
     else:
-        folder = args.folder
         songs = [s.strip() for s in args.songs.split(";") if s.strip()] if args.songs else None
+        absent = [s for s in songs or () if not (folder / s).is_dir()]
+        if absent:
+            p.error(f"--songs: no song folder {absent[0]!r} in {folder}")
 
     found_pans: list[float] = []
     if args.mixture_baseline:
@@ -238,13 +280,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.oracle == "model":
             from acapella.models import OnnxModel
 
-            m = OnnxModel(args.model)
+            try:
+                m = OnnxModel(args.model)
+            except ValueError as e:
+                p.error(f"--oracle with --model {args.model}: {e}")
             n_fft, hop = m.n_fft, m.hop
         else:
             try:
                 n_fft, hop = (int(v) for v in args.oracle.split(","))
             except ValueError:
-                p.error(f"--oracle {args.oracle!r}: give N_FFT,HOP, for example 4096,1024")
+                n_fft = hop = 0
+            if n_fft < 1 or hop < 1:  # a zero hop would divide by zero in the STFT
+                p.error(f"--oracle {args.oracle!r}: give N_FFT,HOP as two positive whole numbers, for example 4096,1024")
         label = f"oracle mask, n_fft {n_fft}, hop {hop}"
         try:
             separate = oracle_mask(n_fft, hop)
@@ -276,6 +323,16 @@ def main(argv: list[str] | None = None) -> int:
                 label += ", each channel on its own"
             if args.vocal_pan != "auto":
                 label += f", vocal pan {args.vocal_pan:+g}"
+
+    against = None
+    if args.against:
+        from acapella import Separator
+
+        # Loaded now: a bad name should stop the run before the first model's songs, not after.
+        try:
+            against = Separator(model=args.against, threads=args.threads)
+        except ValueError as e:
+            p.error(f"--against {args.against}: {e}")
 
     if args.gain:
         separate = at_gain(separate, args.gain)
@@ -312,11 +369,12 @@ def main(argv: list[str] | None = None) -> int:
               f"field turned for {turned} of {len(found_pans)} songs")
         results["vocal_pans_found"] = found_pans
 
-    if args.against:
-        from acapella import Separator
-
-        base = evaluate_folder(at_gain(Separator(model=args.against, threads=args.threads).separate, args.gain),
-                               folder, songs=songs, prepare=prepare)
+    if against is not None:
+        try:
+            base = evaluate_folder(at_gain(against.separate, args.gain), folder, songs=songs, prepare=prepare)
+        except ValueError as e:
+            print(f"quality.py: {e}", file=sys.stderr)
+            return 1
         bagg = base["aggregate"]
         print(f"{'model ' + args.against + ', same songs':48s} {_fmt(bagg['vocals']['sdr_v4'])} "
               f"{_fmt(bagg['accompaniment']['sdr_v4'])} {_fmt(bagg['vocals']['sdr_global'])} "
@@ -342,7 +400,11 @@ def main(argv: list[str] | None = None) -> int:
             "set": args.set,
             "folder": str(folder),
         }
-        args.json.write_text(json.dumps(_json_safe({**meta, **results}), indent=2) + "\n")
+        try:
+            args.json.write_text(json.dumps(_json_safe({**meta, **results}), indent=2) + "\n")
+        except OSError as e:  # checked up front, but the disk may have filled or the folder gone since
+            print(f"quality.py: cannot write {args.json}: {e.strerror or e}", file=sys.stderr)
+            return 1
         print(f"wrote {args.json}")
     if args.record:
         path = Path(__file__).resolve().parents[1] / "model" / "models.json"

@@ -11,12 +11,14 @@ the same audio (`acapella.transforms`).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
 import numpy as np
 
 from acapella import Separator
+from acapella.models import resolve
 from acapella.stream import CHUNK_SECONDS
 from acapella.transforms import STFT
 
@@ -36,31 +38,79 @@ def median_times(cases: list, runs: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def main() -> None:
+def positive(kind, what: str):
+    """An argparse type: a finite ``kind`` above 0, or a one-line error saying so."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what} above 0")
+        return value
+
+    return parse
+
+
+def number_list(text: str, what: str, check, words: tuple[str, ...] = ()) -> list:
+    """The comma-separated items of ``text``: each one of ``words``, or a float passing ``check``."""
+    items = []
+    for item in (t.strip() for t in text.split(",")):
+        try:
+            value = item if item in words else float(item)
+        except ValueError:
+            value = None
+        if value is None or (value not in words and not check(value)):
+            raise ValueError(f"{item!r}: give {what}, comma-separated")
+        items.append(value)
+    return items
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="default,acapellabot")
-    ap.add_argument("--seconds", type=float, default=240.0)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rate", type=int, default=44100)
+    ap.add_argument("--seconds", type=positive(float, "a number of seconds"), default=240.0)
+    ap.add_argument("--runs", type=positive(int, "a whole number of runs"), default=5)
+    ap.add_argument("--threads", type=positive(int, "a whole number of threads"), default=2)
+    ap.add_argument("--rate", type=positive(int, "a sample rate in Hz"), default=44100)
     ap.add_argument("--chunks", default=f"{CHUNK_SECONDS:g}",
                     help="comma-separated chunk_seconds to time each model at (default: the default chunk)")
     ap.add_argument("--vocal-pans", default="auto",
                     help="comma-separated Separator vocal_pan settings to time each model at (default: auto); "
                          "auto spends its extra time finding the voice")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    try:
+        chunks = number_list(args.chunks, "chunk lengths in seconds above 0",
+                             lambda c: math.isfinite(c) and c > 0)
+    except ValueError as e:
+        ap.error(f"--chunks {e}")
+    try:
+        pans = number_list(args.vocal_pans, "auto or pans from -1 (hard left) to 1 (hard right)",
+                           lambda v: -1 <= v <= 1, words=("auto",))
+    except ValueError as e:
+        ap.error(f"--vocal-pans {e}")
+    names = [m.strip() for m in args.models.split(",")]
+    for name in names:
+        try:
+            resolve(name)
+        except ValueError as e:
+            ap.error(f"--models: {e}")
+    if args.seconds * args.rate < 1:
+        ap.error(f"--seconds {args.seconds:g} at --rate {args.rate} is under one sample: give more seconds")
 
     rng = np.random.default_rng(0)
     n = int(args.seconds * args.rate)
     audio = (rng.standard_normal((2, n)) * 0.1).astype(np.float32)
     stft = STFT(2048, 512)
     labels, cases = ["reference: STFT+iSTFT"], [lambda: stft.inverse(stft.forward(audio), n)]
-    chunks = [float(c) for c in args.chunks.split(",")]
-    pans = [p if p == "auto" else float(p) for p in args.vocal_pans.split(",")]
-    for name in args.models.split(","):
+    for name in names:
         for chunk in chunks:
             for pan in pans:
-                sep = Separator(model=name, threads=args.threads, chunk_seconds=chunk, vocal_pan=pan)
+                try:  # a file that exists but is no model only shows here
+                    sep = Separator(model=name, threads=args.threads, chunk_seconds=chunk, vocal_pan=pan)
+                except ValueError as e:
+                    ap.error(f"--models {name}: {e}")
                 sep.separate(audio[:, : args.rate], args.rate)  # warm-up
                 labels.append(f"{name} end to end" + (f", {chunk:g} s chunks" if len(chunks) > 1 else "")
                               + (f", vocal pan {pan}" if len(pans) > 1 else ""))

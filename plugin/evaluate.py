@@ -49,6 +49,14 @@ class ValidationSet:
     folder: str  # sub-folder of the shared data root holding the clips
     songs: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    # How many clips the whole set holds. A set given by prefixes has no list to check a
+    # folder against, and figures recorded on part of it must not pass for the set's.
+    size: int | None = None
+
+    @property
+    def full_size(self) -> int | None:
+        """How many clips the whole set holds (None if unknown)."""
+        return len(self.songs) if self.songs and not self.prefixes else self.size
 
     def contains(self, name: str) -> bool:
         """True if the clip folder called ``name`` belongs to this set."""
@@ -81,7 +89,7 @@ VALIDATION_SETS: dict[str, ValidationSet] = {
             "Traffic Experiment - Sirens",
         ),
     ),
-    "mir1k-valid": ValidationSet(folder="mir1k-train", prefixes=("abjones_", "bobon_")),
+    "mir1k-valid": ValidationSet(folder="mir1k-train", prefixes=("abjones_", "bobon_"), size=93),
 }
 
 
@@ -226,6 +234,25 @@ def list_songs(folder: str | Path) -> list[str]:
     )
 
 
+def incomplete_songs(folder: str | Path) -> dict[str, list[str]]:
+    """Sub-folders of ``folder`` holding some stems but not all, with the stems each lacks.
+
+    `list_songs` leaves them out; a caller that scores a whole folder reports
+    them, so that an aggregate over fewer songs than the folder holds is not
+    taken for the whole folder. Folders with no stem at all are not songs.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    out = {}
+    for d in sorted(folder.iterdir()):
+        if d.is_dir():
+            lacking = [s for s in STEMS if not any(d.glob(f"{s}.*"))]
+            if 0 < len(lacking) < len(STEMS):
+                out[d.name] = lacking
+    return out
+
+
 def evaluate_folder(
     separate_fn: SeparateFn,
     folder: str | Path,
@@ -271,14 +298,33 @@ def evaluate_folder(
     if not names:
         raise ValueError(f"no song folders with {' and '.join(STEMS)} in {folder}")
 
-    per_song: dict[str, dict] = {}
+    def unreadable(path: Path, e: Exception) -> ValueError:
+        # libsndfile's own words, without its "Error opening '<path>'" that repeats the path
+        why = getattr(e, "error_string", None) or str(e).splitlines()[0]
+        return ValueError(f"{path}: cannot read it as audio ({why.rstrip('.')}): replace or remove the file")
+
+    # Every file's header first (cheap): a bad file found after an hour of separating wastes the hour.
     for name in names:
         song_dir = folder / name
         if not song_dir.is_dir():
             raise ValueError(f"song folder {song_dir} not found")
+        for stem in STEMS:
+            path = stem_file(song_dir, stem)
+            try:
+                sf.info(str(path))
+            except (RuntimeError, OSError) as e:  # soundfile's errors are RuntimeErrors
+                raise unreadable(path, e) from None
+
+    per_song: dict[str, dict] = {}
+    for name in names:
+        song_dir = folder / name
         refs, rates = [], []
         for stem in STEMS:
-            audio, rate = sf.read(stem_file(song_dir, stem), dtype="float32", always_2d=True)
+            path = stem_file(song_dir, stem)
+            try:
+                audio, rate = sf.read(path, dtype="float32", always_2d=True)
+            except (RuntimeError, OSError) as e:  # a header that reads over a body that does not
+                raise unreadable(path, e) from None
             refs.append(audio)
             rates.append(rate)
         if rates[0] != rates[1] or refs[0].shape != refs[1].shape:

@@ -255,7 +255,37 @@ def test_validation_sets() -> None:
         pytest.skip("shared training data not present")
     assert musdb.select(list_songs(data / musdb.folder)) == sorted(musdb.songs)
     mir = VALIDATION_SETS["mir1k-valid"]
-    assert len(mir.select(list_songs(data / mir.folder))) > 0
+    # the whole set's size is what quality.py --record checks a folder against
+    assert len(mir.select(list_songs(data / mir.folder))) == mir.full_size == 93
+    assert musdb.full_size == 14
+
+
+def test_unreadable_or_incomplete_songs_are_named(tmp_path: Path) -> None:
+    sf = pytest.importorskip("soundfile")
+    from acapella.evaluate import incomplete_songs
+
+    tone = (0.3 * np.sin(np.arange(SR) / 5.0)).astype(np.float32)
+    for name in ("a ok", "b bad", "c no vocals"):
+        (tmp_path / name).mkdir()
+        sf.write(tmp_path / name / "accompaniment.wav", tone, SR)
+        if name != "c no vocals":
+            sf.write(tmp_path / name / "vocals.wav", tone, SR)
+    (tmp_path / "b bad" / "vocals.wav").write_bytes(b"not audio at all" * 10)
+    (tmp_path / "d notes").mkdir()  # no stem at all: not a song
+
+    assert list_songs(tmp_path) == ["a ok", "b bad"]
+    assert incomplete_songs(tmp_path) == {"c no vocals": ["vocals"]}
+    separated = []
+
+    def mixture(mix, sr):
+        separated.append(mix)
+        return {"vocals": mix, "accompaniment": mix}
+
+    with pytest.raises(ValueError, match=r"b bad.vocals\.wav: cannot read it as audio"):
+        evaluate_folder(mixture, tmp_path)
+    assert separated == []  # found from the headers, before any song is separated
+    with pytest.raises(ValueError, match="not a folder"):
+        incomplete_songs(tmp_path / "nowhere")
 
 
 def test_paired_change_reads_per_song_differences():
