@@ -68,41 +68,118 @@ class Pools:
     drums: Pool
     bass: Pool
     other: Pool
+    skipped: list = field(default_factory=list)  # one line per song left out, saying why
+
+
+# Corpus name (as --corpora and Mixer.GROUP_WEIGHTS spell it) -> its folder under the data root.
+CORPUS_FOLDERS = {"musdb": "musdb7-train", "pjs": "pjs-vocals", "mir1k": "mir1k-train"}
+STEMS = ["vocals", "accompaniment", "drums", "bass", "other"]
+CACHE_VERSION = 2  # bump when what load_pools keeps, or how, changes
+
+
+def _fingerprint(root: Path, include_validation: bool) -> str:
+    """Every file the pools are read from, with its size and mtime, and whether its song is held out:
+    a cache keyed on this is rebuilt when songs are added, removed or replaced, or when the
+    validation lists in code change."""
+    lines = []
+    for folder in CORPUS_FOLDERS.values():
+        base = root / folder
+        if not base.is_dir():
+            lines.append(f"{folder} -")
+            continue
+        for song in sorted(base.iterdir()):
+            lines.append(f"{folder}/{song.name} {include_validation or not is_validation_clip(song.name)}")
+            if song.is_dir():
+                for f in sorted(song.iterdir()):
+                    st = f.stat()
+                    lines.append(f"  {f.name} {st.st_size} {st.st_mtime_ns}")
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()
+
+
+def _stems_of(song: Path, names: list[str], needed: list[str]) -> tuple[dict[str, Path], str | None]:
+    """The stem files of one song folder, or why the song cannot be used: a stem in `needed`
+    is missing, or two stems differ in sample rate or length (their crops would not line up,
+    and a paired example would put the voice out of time with its own band)."""
+    files = {n: f for n in names if (f := next(song.glob(f"{n}.*"), None)) is not None}
+    missing = [n for n in needed if n not in files]
+    if missing:
+        return files, f"no {' or '.join(missing)} stem"
+    shapes = {}
+    for n, f in files.items():
+        try:
+            info = sf.info(str(f))
+        except Exception as exc:  # libsndfile's errors are RuntimeErrors, of several kinds
+            return files, f"cannot read {f.name} ({str(exc).splitlines()[0]})"
+        shapes[n] = (info.samplerate, info.frames)
+    if len(set(shapes.values())) > 1:
+        return files, "stems differ in sample rate or length (" + ", ".join(
+            f"{n} {sr} Hz x {frames}" for n, (sr, frames) in shapes.items()) + ")"
+    return files, None
 
 
 def load_pools(root: Path, sample_rate: int, channels: int, cache_dir: Path | None = None,
                include_validation: bool = False) -> Pools:
-    """Reads every training clip under `root` (validation songs and singers left out)."""
+    """Reads every training clip under `root` (validation songs and singers left out).
+
+    A corpus folder that is not there adds nothing (the caller decides whether it was needed).
+    A song that lacks its vocals or accompaniment, or has only some of drums, bass and other,
+    or whose stems differ in rate or length, is left out whole and listed in `Pools.skipped`:
+    paired examples take a song's stems by their place in each pool, so one song with a
+    stem missing would pair every later song's voice with another song's band.
+    """
     root = Path(root)
-    key = hashlib.sha1(f"{root.resolve()}|{sample_rate}|{channels}|{include_validation}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{CACHE_VERSION}|{root.resolve()}|{sample_rate}|{channels}|{include_validation}|"
+                       f"{_fingerprint(root, include_validation)}".encode()).hexdigest()[:12]
     cache = Path(cache_dir) / f"pools-{key}.npz" if cache_dir else None
-    names = ["vocals", "accompaniment", "drums", "bass", "other"]
+    names = STEMS
     if cache and cache.exists():
         data = np.load(cache, allow_pickle=True)
         return Pools(*[Pool(list(data[f"{n}_clips"]), list(data[f"{n}_limited"]), list(data[f"{n}_groups"]))
-                       for n in names])
+                       for n in names], skipped=[str(x) for x in data["skipped"]])
 
     def held_out(name: str) -> bool:
         return not include_validation and is_validation_clip(name)
 
+    def songs(folder: str) -> list[Path]:
+        base = root / folder
+        return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
     pools = Pools(*[Pool() for _ in names])
-    for song in sorted((root / "musdb7-train").iterdir()):
+
+    def usable(song: Path, needed: list[str], names: list[str]) -> dict[str, Path] | None:
+        files, why = _stems_of(song, names, needed)
+        if why:
+            pools.skipped.append(f"{song}: {why}; left out of training")
+            return None
+        return files
+
+    parts = ["drums", "bass", "other"]
+    for song in songs(CORPUS_FOLDERS["musdb"]):
         if held_out(song.name):
             continue
+        files = usable(song, ["vocals", "accompaniment"], names)
+        # Drums, bass and other rebuild a song's accompaniment only all together.
+        if files is not None and any(n in files for n in parts):
+            files = usable(song, names, names)
+        if files is None:
+            continue
         for n in names:
-            f = next(song.glob(f"{n}.*"), None)
-            if f is not None:
-                getattr(pools, n).add(load_clip(f, sample_rate, channels), False, "musdb")
-    for song in sorted((root / "pjs-vocals").iterdir()):
-        pools.vocals.add(load_clip(song / "vocals.ogg", sample_rate, channels), False, "pjs")
-    for clip in sorted((root / "mir1k-train").iterdir()):
+            if n in files:
+                getattr(pools, n).add(load_clip(files[n], sample_rate, channels), False, "musdb")
+    for song in songs(CORPUS_FOLDERS["pjs"]):
+        files = usable(song, ["vocals"], ["vocals"])
+        if files is not None:
+            pools.vocals.add(load_clip(files["vocals"], sample_rate, channels), False, "pjs")
+    for clip in songs(CORPUS_FOLDERS["mir1k"]):
         if held_out(clip.name):
             continue
-        pools.vocals.add(load_clip(clip / "vocals.ogg", sample_rate, channels), True, "mir1k")
-        pools.accompaniment.add(load_clip(clip / "accompaniment.ogg", sample_rate, channels), True, "mir1k")
+        files = usable(clip, ["vocals", "accompaniment"], ["vocals", "accompaniment"])
+        if files is not None:
+            pools.vocals.add(load_clip(files["vocals"], sample_rate, channels), True, "mir1k")
+            pools.accompaniment.add(load_clip(files["accompaniment"], sample_rate, channels), True, "mir1k")
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {}
+        arrays = {"skipped": np.array(pools.skipped, dtype=str)}
         for n in names:
             p = getattr(pools, n)
             arr = np.empty(len(p.clips), dtype=object)

@@ -76,9 +76,23 @@ def export(name: str, net: torch.nn.Module, path: Path, fold: bool = True) -> Pa
     return path
 
 
-def load_weights(checkpoint: Path, weights: str = "ema") -> dict[str, torch.Tensor]:
-    """The network's state dict from a training checkpoint: its moving average or its last step's."""
-    state = torch.load(checkpoint, weights_only=False)
+def load_weights(checkpoint: Path, weights: str = "ema", model: str | None = None) -> dict[str, torch.Tensor]:
+    """The network's state dict from a training checkpoint: its moving average or its last step's.
+
+    Raises ValueError for a file that is not a training checkpoint, or (given `model`) one
+    trained with another ``--model``.
+    """
+    try:
+        state = torch.load(checkpoint, weights_only=False)
+        if not isinstance(state, dict) or "net" not in state:
+            raise ValueError("it holds no network weights")
+    except Exception as exc:  # unpickling raises many kinds of error on a file that is not a checkpoint
+        raise ValueError(f"{checkpoint} is not a training checkpoint ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
+                         "give the checkpoint.pt of a training run") from None
+    trained = state.get("args", {}).get("model")
+    if model is not None and trained is not None and trained != model:
+        raise ValueError(f"{checkpoint} was trained with --model {trained}, not --model {model}; "
+                         f"export it with --model {trained}")
     if weights == "ema" and "ema" in state:
         # AveragedModel's state: the network's under "module.", plus its update count.
         return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
@@ -107,10 +121,21 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--checkpoint {path}: no such file; give the checkpoint.pt of a training run")
     net = networks.build(args.model)
     try:
-        net.load_state_dict(average_weights([load_weights(path, args.weights) for path in args.checkpoint]))
+        states = [load_weights(path, args.weights, args.model) for path in args.checkpoint]
+    except ValueError as exc:
+        ap.error(f"--checkpoint {exc}")
+    try:
+        net.load_state_dict(average_weights(states))
     except (ValueError, RuntimeError) as exc:
-        ap.error(f"--checkpoint {' '.join(map(str, args.checkpoint))}: {str(exc).splitlines()[0]}")
-    print(export(args.model, net, args.out))
+        # load_state_dict's first line only names the network; the next says what did not fit.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        ap.error(f"--checkpoint {' '.join(map(str, args.checkpoint))}: {' '.join(lines[:2])} "
+                 f"(is --model {args.model} the network they were trained as?)")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        print(export(args.model, net, args.out))
+    except OSError as exc:
+        ap.error(f"--out {args.out}: cannot write there ({exc.strerror or exc}); give a path in a writable folder")
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,6 +69,17 @@ def calibration_inputs(model: OnnxModel, data: Path, counts: dict[str, int] | No
             picked += 1
             if picked == count:
                 break
+        if picked < count:
+            # Validation songs and clips shorter than `frames` are passed over, so a small or
+            # unusual data folder can give fewer clips than asked: say so rather than quietly
+            # calibrating on less.
+            print(f"warning: calibrating on {picked} {corpus} clip(s), not the {count} asked: {root} holds {len(names)} "
+                  f"training songs or clips (validation ones left out), and those shorter than {frames} frames "
+                  "are passed over", file=sys.stderr)
+    if not feeds:
+        raise ValueError(f"no calibration clip of at least {frames} frames among the training songs under {data} "
+                         f"({', '.join(CORPORA[c] for c in (counts or DEFAULT_CALIBRATION))}): give --data a folder "
+                         "with longer training songs")
     return feeds
 
 
@@ -184,14 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.quantize", description=__doc__.split("\n")[0])
     ap.add_argument("source", type=Path, help="a float model file written by acapella.model.export or training")
     ap.add_argument("out", type=Path, help="where to write the 8-bit model")
-    ap.add_argument("--data", type=Path, default=Path("../shared/data"),
-                    help="the data folder whose training clips calibrate the activation ranges")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="the data folder whose training clips calibrate the activation ranges "
+                         "(default: $ACAPELLA_DATA, else ../shared/data, as for training)")
     default = ",".join(f"{k}={n}" for k, n in DEFAULT_CALIBRATION.items())
     ap.add_argument("--calibration", default=default, metavar="NAME=COUNT,...",
                     help=f"clips per corpus ({', '.join(CORPORA)}) to calibrate on (default {default})")
     ap.add_argument("--keep-float", default="", metavar="LAYER,...",
                     help="layers whose convolutions stay float, e.g. down.0,down.1 (default none)")
     args = ap.parse_args(argv)
+    if args.data is None:
+        from acapella.model.data import default_data_root
+
+        args.data = default_data_root()
     if args.out.resolve() == args.source.resolve():
         ap.error(f"out {args.out} is the source file: write the quantized model elsewhere")
     try:

@@ -33,7 +33,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from acapella.model import networks
 from acapella.model.export import export
 from acapella.transforms import STFT
-from acapella.model.data import MIR1K_BANDWIDTH_HZ, Mixer, default_data_root, load_pools
+from acapella.model.data import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, Mixer, default_data_root, load_pools
 from acapella.model.warmstart import calibrate, load_onnx
 
 
@@ -86,6 +86,28 @@ def probability(text: str) -> float:
     return p
 
 
+def positive_int(text: str) -> int:
+    """``"4"`` -> ``4``, for counts that must be at least 1 (--steps, --batch, --frames, --threads)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give one of at least 1") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return n
+
+
+def positive_float(text: str) -> float:
+    """``"1e-3"`` -> ``0.001``, for amounts that must be above 0 and finite (--minutes, --lr, --grown-lr)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give one above 0") from None
+    if not 0.0 < x < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return x
+
+
 def corpus_weights(text: str) -> dict[str, float]:
     """``musdb=0.8,pjs=0.1`` -> ``{"musdb": 0.8, "pjs": 0.1}``, for ``--corpora``."""
     out = {}
@@ -107,14 +129,15 @@ def corpus_weights(text: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
-    ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
-    ap.add_argument("--steps", type=int, default=None,
+    ap.add_argument("--minutes", type=positive_float, default=60.0, help="wall-clock training budget")
+    ap.add_argument("--steps", type=positive_int, default=None,
                     help="train for this many steps instead of a time budget (machine-independent)")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--frames", type=int, default=256, help="STFT frames per training example")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=positive_int, default=8)
+    ap.add_argument("--frames", type=positive_int, default=256,
+                    help="STFT frames per training example (a multiple of the network's frame_multiple)")
+    ap.add_argument("--lr", type=positive_float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
     ap.add_argument("--varispeed", type=probability, default=0.0,
                     help="probability that a stem is sped up or slowed down (pitch and tempo together)")
@@ -152,11 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
                     help="how often each corpus is drawn, relative (default: "
                          + ",".join(f"{k}={v}" for k, v in Mixer.GROUP_WEIGHTS.items()) + ")")
-    ap.add_argument("--data", type=Path, default=default_data_root())
+    ap.add_argument("--data", type=Path, default=None,
+                    help="the folder holding musdb7-train/, pjs-vocals/ and mir1k-train/ "
+                         "(default: $ACAPELLA_DATA, else ../shared/data)")
     ap.add_argument("--cache", type=Path, default=Path("cache"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--grown-lr", type=float, default=None,
+    ap.add_argument("--grown-lr", type=positive_float, default=None,
                     help="with --init: learning rate for the convolutions given new input planes and for new bottleneck "
                          "blocks and heads (default: --lr); they start as no change and must grow while the rest only adjusts")
     ap.add_argument("--ema", type=float, default=None, metavar="DECAY",
@@ -171,10 +196,59 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--semitones {args.semitones}: the largest shift must be above 0, e.g. 2")
     if args.init and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file; give an ONNX file exported by acapella.model.export")
+    cfg = networks.CONFIGS[args.model]
+    if args.frames % cfg["frame_multiple"]:
+        ap.error(f"--frames {args.frames}: must be a positive multiple of {cfg['frame_multiple']} "
+                 f"(the frame multiple of --model {args.model}), e.g. {8 * cfg['frame_multiple']}")
+    weights = dict(Mixer.GROUP_WEIGHTS, **(args.corpora or {}))
+    if args.data is None:
+        args.data = default_data_root()
+        if not args.data.is_dir():
+            ap.error(f"no data folder: {args.data} is not there (it is looked for beside the repository the command "
+                     "runs in); give --data or set $ACAPELLA_DATA to the folder that holds musdb7-train/")
+    if not args.data.is_dir():
+        ap.error(f"--data {args.data}: no such folder; give the folder that holds musdb7-train/, pjs-vocals/ and mir1k-train/")
+    for corpus, folder in CORPUS_FOLDERS.items():
+        if weights[corpus] > 0 and not (args.data / folder).is_dir():
+            ap.error(f"--data {args.data}: no {folder}/ folder, which the {corpus} corpus (weight {weights[corpus]}) "
+                     f"is read from; give the data root that holds it, or leave the corpus out with --corpora {corpus}=0")
+
+    ckpt = args.out / "checkpoint.pt"
+    state = None
+    if args.resume:
+        if not ckpt.is_file():
+            ap.error(f"--resume: no checkpoint at {ckpt}; check --out, or leave out --resume to start a new run")
+        try:
+            state = torch.load(ckpt, weights_only=False)
+            if not isinstance(state, dict) or "net" not in state:
+                raise ValueError("it holds no network weights")
+        except Exception as exc:  # unpickling raises many kinds of error on a file that is not a checkpoint
+            ap.error(f"--resume: {ckpt} is not a training checkpoint ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
+                     "give the --out of a training run")
+        trained = state.get("args", {}).get("model", args.model)
+        if trained != args.model:
+            ap.error(f"--resume: {ckpt} was trained with --model {trained}, not --model {args.model}; "
+                     f"resume it with --model {trained} or give another --out")
+    elif args.init:
+        import onnx
+
+        try:
+            onnx.load(str(args.init), load_external_data=False)
+        except Exception as exc:  # protobuf's DecodeError, among others, on a file that is not ONNX
+            ap.error(f"--init {args.init}: not an ONNX file ({type(exc).__name__}); "
+                     "give an ONNX file exported by acapella.model.export")
+
+    t0 = time.time()
+    pools = load_pools(args.data, cfg["sample_rate"], cfg["channels"], cache_dir=args.cache)
+    for kind in ("vocals", "accompaniment"):
+        # A corpus of weight 0 still loads, but cannot be drawn: some other corpus must give each stem.
+        if not any(weights.get(g, 1.0) > 0 for g in getattr(pools, kind).groups):
+            ap.error(f"--data {args.data}: no {kind.removesuffix('s')} clips to train on from a corpus of positive weight "
+                     f"(weights {','.join(f'{k}={v:g}' for k, v in weights.items())}); "
+                     "give a data root with training songs in it")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    cfg = networks.CONFIGS[args.model]
     sr, ch, n_fft, hop = cfg["sample_rate"], cfg["channels"], cfg["n_fft"], cfg["hop"]
     bins = n_fft // 2 + 1
     cutoff = int(MIR1K_BANDWIDTH_HZ / (sr / 2) * (bins - 1))
@@ -187,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=log, flush=True)
         print(line, flush=True)
 
-    t0 = time.time()
-    pools = load_pools(args.data, sr, ch, cache_dir=args.cache)
+    for line in pools.skipped:
+        say(f"warning: {line}")
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
     mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
@@ -205,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     # channels_last: oneDNN's fast path for these convolutions on the CPU.
     net = networks.build(args.model).to(memory_format=torch.channels_last)
     step, elapsed, grown = 0, 0.0, []
-    ckpt = args.out / "checkpoint.pt"
-    state = torch.load(ckpt, weights_only=False) if args.resume and ckpt.exists() else None
     if state:
         grown = state.get("grown", [])
     elif args.init:
@@ -239,7 +311,14 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error(f"--ema: {ckpt} was trained without --ema; resume it without --ema or start a new --out")
             ema.load_state_dict(state["ema"])
         step, elapsed = state["step"], state["elapsed"]
-        mixer.rng = np.random.default_rng(args.seed + step)
+        if "rng" in state:
+            # Every random stream goes on where it stopped, so a resumed run draws what the
+            # uninterrupted one would have, and ends on the same weights.
+            mixer.rng.bit_generator.state = state["rng"]["mixer"]
+            eq_rng.bit_generator.state = state["rng"]["eq"]
+            torch.set_rng_state(state["rng"]["torch"])
+        else:  # a checkpoint from before the streams were saved: a fresh stream, as then
+            mixer.rng = np.random.default_rng(args.seed + step)
         say(f"resumed at step {step}, {elapsed / 60:.1f} min")
     params = sum(p.numel() for p in net.parameters())
     say(f"{args.model}: {params:,} parameters, {args.frames} frames x batch {args.batch}")
@@ -296,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"step {step} loss {np.mean(losses[-20:]):.4f} lr {lr:.2e} {elapsed / 60:.1f} min")
         if time.time() - last_ckpt > 180 or progress() >= 1.0:
             saved = {"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed, "grown": grown,
+                     "rng": {"mixer": mixer.rng.bit_generator.state, "eq": eq_rng.bit_generator.state,
+                             "torch": torch.get_rng_state()},
                      "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out)}}
             if ema is not None:
                 saved["ema"] = ema.state_dict()

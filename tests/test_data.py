@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from acapella.model.data import Mixer, Pool, Pools, default_data_root
+from acapella.model.data import Mixer, Pool, Pools, default_data_root, load_pools
 
 SR = 44100
 LENGTH = 2 ** 16
@@ -378,3 +378,74 @@ def test_mp3_examples_differ_from_plain_ones_only_by_the_coding_error():
         np.testing.assert_allclose(v, sign * v0)
         error = sign * a - a0
         assert 0 < np.sum(error ** 2) < 0.1 * np.sum((v0 + a0) ** 2)
+
+
+def _write_song(folder, stems: dict) -> None:
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (audio, rate) in stems.items():
+        sf.write(folder / f"{name}.wav", audio.T, rate)
+
+
+def test_pool_cache_is_rebuilt_when_the_songs_change(tmp_path):
+    import os
+
+    rng = np.random.default_rng(0)
+    noise = lambda seconds=1.0: (rng.standard_normal((2, int(seconds * SR))) * 0.1).astype(np.float32)
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    _write_song(root / "musdb7-train" / "A - One", {"vocals": (noise(), SR), "accompaniment": (noise(), SR)})
+    count = lambda: len(load_pools(root, SR, 2, cache_dir=cache).vocals.clips)
+    assert count() == 1 and count() == 1 and len(list(cache.iterdir())) == 1  # the second load was the cache's
+
+    _write_song(root / "musdb7-train" / "B - Two", {"vocals": (noise(), SR), "accompaniment": (noise(), SR)})
+    assert count() == 2
+    _write_song(root / "pjs-vocals" / "pjs001", {"vocals": (noise(), SR)})
+    assert count() == 3
+    for f in (root / "musdb7-train" / "B - Two").iterdir():
+        f.unlink()
+    (root / "musdb7-train" / "B - Two").rmdir()
+    assert count() == 2
+    # A stem replaced by one of the same size: its mtime tells.
+    new = noise()
+    _write_song(root / "musdb7-train" / "A - One", {"vocals": (new, SR)})
+    f = root / "musdb7-train" / "A - One" / "vocals.wav"
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10 ** 9))
+    pools = load_pools(root, SR, 2, cache_dir=cache)
+    np.testing.assert_allclose(pools.vocals.clips[pools.vocals.groups.index("musdb")], new, atol=1e-4)
+
+
+def test_songs_with_a_missing_or_mismatched_stem_are_left_out_before_pairing(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def song(seconds=2.0, rate=SR, channels=2):
+        v = (rng.standard_normal((channels, int(seconds * rate))) * 0.1).astype(np.float32)
+        return v, 0.5 * v  # accompaniment proportional to the vocals: a paired example shows it
+
+    root = tmp_path / "data"
+    musdb, mir1k = root / "musdb7-train", root / "mir1k-train"
+    for name in ("A - Good", "E - Good"):
+        v, a = song()
+        _write_song(musdb / name, {"vocals": (v, SR), "accompaniment": (a, SR)})
+    v, a = song()
+    _write_song(musdb / "B - No Vocals", {"accompaniment": (a, SR)})
+    _write_song(musdb / "C - Lengths", {"vocals": (v, SR), "accompaniment": (a[:, :-4410], SR)})
+    _write_song(musdb / "D - Rates", {"vocals": (v, SR), "accompaniment": (a[:, ::2], SR // 2)})
+    _write_song(musdb / "F - Drums Only", {"vocals": (v, SR), "accompaniment": (a, SR), "drums": (a, SR)})
+    (root / "pjs-vocals" / "pjs002").mkdir(parents=True)
+    v, a = song(rate=16000, channels=1)
+    _write_song(mir1k / "Ani_1_01", {"vocals": (v, 16000), "accompaniment": (a, 16000)})
+    _write_song(mir1k / "Ani_1_02", {"vocals": (v, 16000), "accompaniment": (a[:, ::2], 8000)})
+
+    pools = load_pools(root, SR, 2)
+    assert sorted(line.split(": ")[0] for line in pools.skipped) == sorted(
+        str(p) for p in (musdb / "B - No Vocals", musdb / "C - Lengths", musdb / "D - Rates",
+                         musdb / "F - Drums Only", root / "pjs-vocals" / "pjs002", mir1k / "Ani_1_02"))
+    assert any("B - No Vocals: no vocals stem" in line for line in pools.skipped)
+    assert any("C - Lengths: stems differ in sample rate or length" in line for line in pools.skipped)
+    assert any("F - Drums Only: no bass or other stem" in line for line in pools.skipped)
+    assert pools.vocals.groups == ["musdb", "musdb", "mir1k"] and pools.accompaniment.groups == pools.vocals.groups
+    paired = Mixer(pools, LENGTH, 2, seed=3, paired=1.0)
+    for _ in range(20):  # channel by channel: a mono MIR-1K clip's stems are panned each their own way
+        v, a, _ = paired.example()
+        assert proportional(v[:1], a[:1]) and proportional(v[1:], a[1:])

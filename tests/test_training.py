@@ -421,7 +421,7 @@ def test_quantized_model_keeps_the_mask_and_warm_starts_training(tmp_path):
         quantize(source, tmp_path / "bad.onnx", tmp_path / "data", keep_float=("down.9",))
 
 
-def test_calibration_draws_mir1k_clips_as_the_engine_sees_them(tmp_path):
+def test_calibration_draws_mir1k_clips_as_the_engine_sees_them(tmp_path, capsys, monkeypatch):
     import soundfile as sf
     from acapella import demo
     from acapella.model.export import export
@@ -429,7 +429,8 @@ def test_calibration_draws_mir1k_clips_as_the_engine_sees_them(tmp_path):
     from acapella.models import OnnxModel
 
     torch.manual_seed(0)
-    model = OnnxModel(export("midside", trained_looking(networks.build("midside")), tmp_path / "float.onnx"))
+    source = export("midside", trained_looking(networks.build("midside")), tmp_path / "float.onnx")
+    model = OnnxModel(source)
     song = tmp_path / "data" / "musdb7-train" / "Demo - Song"
     song.mkdir(parents=True)
     v, a = demo.song(7.0, 44100, seed=1)
@@ -453,3 +454,168 @@ def test_calibration_draws_mir1k_clips_as_the_engine_sees_them(tmp_path):
         parse_calibration("musdb=16,vocals=2")
     with pytest.raises(ValueError, match="musdb7-train"):
         calibration_inputs(model, tmp_path / "nowhere", {"musdb": 1})
+
+    # Fewer usable clips than asked is said, none at all is an error that says why.
+    assert len(calibration_inputs(model, tmp_path / "data", {"musdb": 3}, frames=288)) == 1
+    assert "calibrating on 1 musdb clip(s), not the 3 asked" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no calibration clip of at least 100000 frames"):
+        calibration_inputs(model, tmp_path / "data", {"musdb": 1}, frames=100000)
+    # Without --data, the data root is found as training finds it.
+    from acapella.model import quantize
+
+    monkeypatch.setenv("ACAPELLA_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(SystemExit):
+        quantize.main([str(source), str(tmp_path / "int8.onnx")])
+    assert f"no musdb training clips at {tmp_path / 'elsewhere' / 'musdb7-train'}" in capsys.readouterr().err
+
+
+class _Clock:
+    """A clock 1000 s on at every reading, so that training writes a checkpoint after every step."""
+
+    def __init__(self):
+        import time
+
+        self._time, self.now = time, time.time()
+
+    def time(self):
+        self.now += 1000.0
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(self._time, name)
+
+
+def test_a_stopped_run_resumed_ends_on_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    import shutil
+
+    import soundfile as sf
+    from acapella.model import train
+
+    _tiny_data(tmp_path / "data")
+    # A song without its vocals: left out, with a warning, before the songs are paired.
+    bad = tmp_path / "data" / "musdb7-train" / "Other Artist - No Vocals"
+    bad.mkdir()
+    sf.write(bad / "accompaniment.wav", np.zeros((44100, 2), np.float32), 44100)
+    monkeypatch.setattr(train, "time", _Clock())
+    monkeypatch.setattr(train, "export", lambda name, net, path: path)  # the weights are compared, not the file
+    common = ["--model", "default", "--steps", "4", "--batch", "2", "--frames", "32", "--paired", "0.5",
+              "--varispeed", "0.3", "--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache")]
+
+    def weights(run):
+        return torch.load(tmp_path / run / "checkpoint.pt", weights_only=False)
+
+    assert train.main(common + ["--out", str(tmp_path / "whole")]) == 0
+    log = (tmp_path / "whole" / "train.log").read_text()
+    assert log.count("warning: ") == 1 and f"{bad}: no vocals stem" in log
+
+    class Stopped(Exception):
+        pass
+
+    saves, save = [], torch.save
+
+    def save_twice(obj, f):  # stopped while writing its third checkpoint: the one of step 2 stays
+        if len(saves) == 2:
+            raise Stopped
+        saves.append(f)
+        save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_twice)
+    with pytest.raises(Stopped):
+        train.main(common + ["--out", str(tmp_path / "stopped")])
+    monkeypatch.setattr(torch, "save", save)
+    assert weights("stopped")["step"] == 2
+    shutil.copytree(tmp_path / "stopped", tmp_path / "old")
+
+    assert train.main(common + ["--out", str(tmp_path / "stopped"), "--resume"]) == 0
+    whole, resumed = weights("whole"), weights("stopped")
+    assert resumed["step"] == 4
+    for k, v in whole["net"].items():
+        assert torch.equal(v, resumed["net"][k]), k
+
+    # A checkpoint from before the random streams were saved still resumes.
+    old = weights("old")
+    del old["rng"]
+    torch.save(old, tmp_path / "old" / "checkpoint.pt")
+    assert train.main(common + ["--out", str(tmp_path / "old"), "--resume"]) == 0
+    assert weights("old")["step"] == 4 and "resumed at step 2" in (tmp_path / "old" / "train.log").read_text()
+
+
+def test_bad_options_and_data_are_refused_in_one_line_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from acapella.model import train
+
+    data = tmp_path / "data"
+    _tiny_data(data)
+    out = tmp_path / "run"
+    (tmp_path / "empty").mkdir()
+    shutil.copytree(data / "musdb7-train", tmp_path / "partial" / "musdb7-train")
+    for folder in ("musdb7-train", "pjs-vocals", "mir1k-train"):
+        (tmp_path / "hollow" / folder).mkdir(parents=True)
+    (tmp_path / "junk.onnx").write_bytes(b"\x08not an onnx file" * 8)
+    (tmp_path / "other").mkdir()
+    torch.save({"net": {}, "step": 1, "args": {"model": "midside"}}, tmp_path / "other" / "checkpoint.pt")
+    base = ["--model", "default", "--steps", "1", "--batch", "2", "--frames", "64", "--data", str(data),
+            "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    cases = [
+        (["--steps", "0"], "argument --steps: 0 must be at least 1"),
+        (["--steps", "-1"], "argument --steps: -1 must be at least 1"),
+        (["--minutes", "0"], "argument --minutes: 0 must be a finite number above 0"),
+        (["--minutes", "-1"], "argument --minutes: -1 must be a finite number above 0"),
+        (["--minutes", "nan"], "argument --minutes: nan must be a finite number above 0"),
+        (["--minutes", "inf"], "argument --minutes: inf must be a finite number above 0"),
+        (["--batch", "0"], "argument --batch: 0 must be at least 1"),
+        (["--threads", "0"], "argument --threads: 0 must be at least 1"),
+        (["--lr", "-1"], "argument --lr: -1 must be a finite number above 0"),
+        (["--frames", "0"], "argument --frames: 0 must be at least 1"),
+        (["--frames", "50"], "--frames 50: must be a positive multiple of 32"),
+        (["--data", str(tmp_path / "nowhere")], f"--data {tmp_path / 'nowhere'}: no such folder"),
+        (["--data", str(tmp_path / "empty")], "no musdb7-train/ folder"),
+        (["--data", str(tmp_path / "partial")], "no pjs-vocals/ folder, which the pjs corpus (weight 0.2) is read from"),
+        (["--data", str(tmp_path / "hollow")], "no vocal clips to train on"),
+        (["--init", str(tmp_path / "junk.onnx")], f"--init {tmp_path / 'junk.onnx'}: not an ONNX file"),
+        (["--resume"], f"--resume: no checkpoint at {out / 'checkpoint.pt'}"),
+        (["--resume", "--out", str(tmp_path / "other")], "was trained with --model midside, not --model default"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            train.main(base + extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and message in err[-1], (extra, err)
+        assert err[-1].startswith("python -m acapella.model.train: error: ")
+    assert not out.exists()
+
+    # No --data, and none where the default looks.
+    monkeypatch.setattr(train, "default_data_root", lambda: tmp_path / "shared" / "data")
+    with pytest.raises(SystemExit):
+        train.main(base[:base.index("--data")] + base[base.index("--data") + 2:])
+    assert f"no data folder: {tmp_path / 'shared' / 'data'} is not there" in capsys.readouterr().err
+    assert not out.exists()
+
+    # A corpus that is not drawn need not be there.
+    monkeypatch.setattr(train, "export", lambda name, net, path: path)
+    assert train.main(base + ["--data", str(tmp_path / "partial"), "--corpora", "pjs=0,mir1k=0"]) == 0
+
+
+def test_export_refuses_what_is_not_a_checkpoint_of_its_network_in_one_line(tmp_path, capsys):
+    from acapella.model import export
+
+    net = networks.build("default")
+    ckpt, bare, junk = tmp_path / "checkpoint.pt", tmp_path / "bare.pt", tmp_path / "junk.pt"
+    torch.save({"net": net.state_dict(), "step": 1, "args": {"model": "default"}}, ckpt)
+    torch.save({"net": net.state_dict()}, bare)  # no record of its network
+    junk.write_bytes(b"\x08not a checkpoint" * 8)
+    (tmp_path / "file").write_text("")
+    cases = [
+        (["--model", "midside", "--checkpoint", str(ckpt)], "was trained with --model default, not --model midside"),
+        (["--model", "midside", "--checkpoint", str(bare)], "size mismatch for down.0.conv.weight"),
+        (["--model", "default", "--checkpoint", str(junk)], f"{junk} is not a training checkpoint"),
+        (["--model", "default", "--checkpoint", str(ckpt), "--out", str(tmp_path / "file" / "x.onnx")],
+         f"--out {tmp_path / 'file' / 'x.onnx'}: cannot write there"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            export.main(["--out", str(tmp_path / "x.onnx")] + args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and message in err[-1], (args, err)
+    assert not (tmp_path / "x.onnx").exists()
