@@ -7,6 +7,7 @@ cost page cache, not process memory.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -272,6 +273,23 @@ def _enough_files(n: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < n:
         resource.setrlimit(resource.RLIMIT_NOFILE, (n if hard == resource.RLIM_INFINITY else min(n, hard), hard))
+
+
+def named_amounts(text: str, names, what: str, example: str) -> dict[str, float]:
+    """``a=0.8,b=2`` -> ``{"a": 0.8, "b": 2.0}``: an argparse type for per-corpus weights and amounts.
+    Refuses a name not in `names`, a value that is not a number, and a negative one."""
+    out = {}
+    for part in text.split(","):
+        name, _, value = (p.strip() for p in part.partition("="))
+        if name not in names:
+            raise argparse.ArgumentTypeError(f"unknown {what} {name!r} in {text!r}: use {', '.join(names)}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not NAME=NUMBER, e.g. {example}") from None
+        if not out[name] >= 0:
+            raise argparse.ArgumentTypeError(f"{name} must not be negative, got {value}")
+    return out
 
 
 def default_data_root() -> Path:

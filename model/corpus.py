@@ -1,6 +1,6 @@
 """The corpus engine: builds a training cache of accompaniments and widened vocals.
 
-    python -m acapella.model.corpus build --out DIR [--hours game=2,pop909=1] [--variants 2]
+    python -m acapella.model.corpus build --out DIR [--hours game=2,pop909=1] [--variants 1]
     python -m acapella.model.corpus summary DIR
 
 Sources (every one is optional; one that is missing is reported in one line and skipped):
@@ -9,18 +9,19 @@ Sources (every one is optional; one that is missing is reported in one line and 
   ``.pk3`` files are zip archives of Ogg), screened with the shipped model's vocal-energy estimate
   (passages where a voice is heard are cut out, tracks that are mostly voice are dropped), sound
   effects (short files) dropped, loudness normalised.
-- ``groove``, ``pop909``, ``music21``: MIDI backings rendered part by part with fluidsynth (or, for
-  drums, a Hydrogen drum kit played by `DrumKit`), each part through its own pedalboard chain, and
-  kept on disk as ``drums``/``bass``/``other`` stems whose sum is the accompaniment, sample for sample.
+- ``groove``, ``pop909``, ``music21``: MIDI backings rendered part by part (`acapella.model.render`)
+  and kept as ``drums``/``bass``/``other`` stems whose sum is the accompaniment, sample for sample.
 - ``musdb``, ``pjs``, ``mir1k``, ``eif``: real voices widened with pitch, formant and tempo changes and
   the EQ, compression and reverb of a mix (validation songs and singers left out); ``eif``'s own
   clips are stored too, as the loader of the stems folders does not know them.
 
 Each item is a folder ``DIR/items/SOURCE/ID/`` holding int16 ``.npy`` stems at 44.1 kHz (so training
-memory-maps them) and an ``item.json`` written last, atomically: it marks the item done, kept or
-dropped (and why), so a rerun continues where the last one stopped, and a rerun with larger
-``--hours`` extends the cache. ``manifest.json`` records the options, seeds, tool and package versions
-and the hours per source.
+memory-maps them, `acapella.model.corpora.add_corpus`) and an ``item.json`` written last, atomically:
+it marks the item done, kept or dropped (and why), so a rerun continues where the last one stopped,
+and a rerun with larger ``--hours`` extends the cache. Candidates are taken in a seeded order and
+each item has its own seeded random stream, so an item comes out the same whichever run builds it.
+``manifest.json`` records the options, seed, tool and package versions, and the hours (and CPU
+hours) per source with what was dropped.
 """
 from __future__ import annotations
 
@@ -34,16 +35,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 44100
+from acapella.model.corpora import default_data_root, named_amounts
+from acapella.model import render
+from acapella.model.render import (PEAK, SAMPLE_RATE, STEM_PARTS, Part, active_rms_db,
+                                   drumkits, loudness_gain, midi_tracks, pick_program, read_audio,
+                                   render_backing, resample, BASS_PROGRAMS, derived_bass)
+
 CACHE_FORMAT = 1  # bump when the layout of an item changes
 FULL_SCALE = 32767.0
 
@@ -56,29 +60,20 @@ AUDIO_EXTENSIONS = {".ogg", ".oga", ".opus", ".flac", ".wav", ".mp3"}
 MIDI_SOURCES = ("groove", "pop909", "music21")
 VOCAL_SOURCES = ("musdb", "pjs", "mir1k", "eif")
 ACCOMPANIMENT_SOURCES = ("game",) + MIDI_SOURCES
-STEM_PARTS = ("drums", "bass", "other")
 
 # Hours of accompaniment kept per source when --hours does not say; with --variants 2 this
 # fills about 9 GB.
 DEFAULT_HOURS = {"game": 7.0, "groove": 0.5, "pop909": 1.2, "music21": 0.5}
 
-FONTS = {
-    "FluidR3_GM": ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),
-    "MuseScore_General": ("/usr/share/sounds/sf3/MuseScore_General_Full.sf3", "musescore-general-soundfont"),
-    "TimGM6mb": ("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),
-}
-DRUMKITS_DIR = Path("/usr/share/hydrogen/data/drumkits")
 
 # Screening: a window whose vocal estimate holds more than this share of the energy is taken to
-# hold a voice. On MUSDB previews the default model's estimate sits at -11 dB or above on every
-# mixture and at -20 dB or below on 95% of the accompaniments alone.
+# hold a voice. On 40 MUSDB previews the default model's estimate sat at -11.4 dB or above on
+# every mixture, and at -19.6 dB or below on 95% of the accompaniments alone.
 VOICE_DB = -16.0
 SCREEN_WINDOW_S = 5.0
 MIN_MUSIC_S = 30.0  # shorter game files are jingles and sound effects
 MIN_PASSAGE_S = 10.0
 SEGMENT_S = 30.0  # the pools hold passages of at most this length
-TARGET_RMS_DB = -20.0
-PEAK = 0.95
 
 
 def log(msg: str) -> None:
@@ -99,7 +94,7 @@ def safe_id(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Audio helpers
+# Writing the cache
 
 def to_int16(x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(x, -1.0, 1.0) * FULL_SCALE).astype(np.int16)
@@ -117,461 +112,6 @@ def write_json(path: Path, data: dict) -> None:
     part = path.with_name(path.name + ".part")
     part.write_text(json.dumps(data, indent=1, default=str))
     os.replace(part, path)
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """(channels, samples) float32 and the file's rate; soundfile first, pedalboard's reader for what
-    libsndfile cannot open (MP3 on old versions)."""
-    try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        return np.ascontiguousarray(x.T), int(sr)
-    except Exception as first:  # libsndfile raises several kinds of error on a file it cannot read
-        try:
-            from pedalboard.io import AudioFile
-
-            with AudioFile(str(path)) as f:
-                return f.read(f.frames).astype(np.float32), int(f.samplerate)
-        except Exception:
-            raise ValueError(str(first).splitlines()[0] if str(first) else type(first).__name__) from None
-
-
-def resample(x: np.ndarray, rate: float, target: int = SAMPLE_RATE) -> np.ndarray:
-    if rate == target:
-        return np.ascontiguousarray(x, dtype=np.float32)
-    from pedalboard.io import StreamResampler
-
-    rs = StreamResampler(float(rate), float(target), x.shape[0])
-    return np.concatenate([rs.process(np.ascontiguousarray(x, dtype=np.float32)), rs.process(None)], axis=1)
-
-
-def rms_db(x: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
-
-
-def active_rms_db(x: np.ndarray, window: int = 4410) -> float:
-    """The level of the sounding part of `x`: the RMS over windows within 40 dB of the loudest, so
-    long silences and fades do not pull a quiet-ended track up."""
-    n = x.shape[-1] // window
-    if n == 0:
-        return rms_db(x)
-    e = np.square(x[..., :n * window], dtype=np.float64).reshape(-1, n, window).mean(axis=(0, 2))
-    loud = e[e > e.max() * 1e-4]
-    return float(10 * np.log10(loud.mean() + 1e-12))
-
-
-def loudness_gain(x: np.ndarray, target_db: float = TARGET_RMS_DB, peak: float = PEAK) -> float:
-    """The gain that brings `x` to `target_db` (active RMS), or lower if its peak would pass `peak`."""
-    g = 10 ** ((target_db - active_rms_db(x)) / 20)
-    top = float(np.abs(x).max())
-    return min(g, peak / top) if top > 0 else 0.0
-
-
-# --------------------------------------------------------------------------------------------
-# MIDI: parts as event lists in seconds, and rendering each part on its own
-
-@dataclass
-class Part:
-    """One instrument of a backing: its stem, GM program (None for drums) and events.
-
-    `events` are ``(seconds, mido.Message)`` with note_on/note_off/control_change/pitchwheel
-    messages; the channel is set at render time."""
-
-    stem: str
-    program: int | None
-    events: list
-    name: str = ""
-
-    @property
-    def drums(self) -> bool:
-        return self.program is None
-
-    @property
-    def end(self) -> float:
-        return max((t for t, _ in self.events), default=0.0)
-
-
-KEPT_TYPES = {"note_on", "note_off", "control_change", "pitchwheel"}
-KEPT_CONTROLS = {1, 7, 11, 64, 66, 67}  # modulation, volume, expression, pedals
-
-
-def midi_tracks(path: Path) -> tuple[list[tuple[str, int, list]], list[float], int]:
-    """The note streams of a MIDI file: ``[(track name, channel, [(seconds, msg)])]``, plus the
-    file's beat times (seconds) and its first program per stream in the messages' order."""
-    import mido
-
-    mid = mido.MidiFile(str(path))
-    tempi = []  # (tick, tempo)
-    for track in mid.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "set_tempo":
-                tempi.append((tick, msg.tempo))
-    tempi.sort()
-    if not tempi or tempi[0][0] != 0:
-        tempi.insert(0, (0, 500000))
-    starts, secs = [], [0.0]
-    for i, (tick, tempo) in enumerate(tempi):
-        starts.append(tick)
-        if i + 1 < len(tempi):
-            secs.append(secs[-1] + (tempi[i + 1][0] - tick) * tempo / 1e6 / mid.ticks_per_beat)
-    starts_a = np.array(starts)
-
-    def seconds(tick: int) -> float:
-        i = int(np.searchsorted(starts_a, tick, side="right") - 1)
-        return secs[i] + (tick - starts[i]) * tempi[i][1] / 1e6 / mid.ticks_per_beat
-
-    streams: dict[tuple[int, int], list] = {}
-    names, programs = {}, {}
-    last_tick = 0
-    for ti, track in enumerate(mid.tracks):
-        tick, name = 0, ""
-        for msg in track:
-            tick += msg.time
-            if msg.type == "track_name":
-                name = msg.name
-            elif msg.type == "program_change":
-                programs.setdefault((ti, msg.channel), msg.program)
-            elif msg.type in KEPT_TYPES and (msg.type != "control_change" or msg.control in KEPT_CONTROLS):
-                streams.setdefault((ti, msg.channel), []).append((seconds(tick), msg))
-                last_tick = max(last_tick, tick)
-        for key in streams:
-            if key[0] == ti:
-                names[key] = name
-    out = [(names.get(k, ""), k[1], ev) for k, ev in sorted(streams.items())
-           if any(m.type == "note_on" and m.velocity > 0 for _, m in ev)]
-    beats = [seconds(t) for t in range(0, last_tick + mid.ticks_per_beat, mid.ticks_per_beat)]
-    prog = [programs.get(k) for k in sorted(streams)]
-    return out, beats, prog
-
-
-def notes_of(events: list) -> list[tuple[float, float, int, int]]:
-    """``(start, end, pitch, velocity)`` of each note in an event list."""
-    open_, notes = {}, []
-    for t, m in events:
-        if m.type == "note_on" and m.velocity > 0:
-            open_.setdefault(m.note, []).append((t, m.velocity))
-        elif m.type in ("note_off", "note_on") and open_.get(m.note):
-            s, v = open_[m.note].pop(0)
-            notes.append((s, t, m.note, v))
-    return sorted(notes)
-
-
-def derived_bass(events: list, beats: list[float]) -> list:
-    """A bass line from an accompaniment's notes: on each beat, the lowest note sounding there,
-    moved into the bass register (E1 to D#3), held for most of the beat."""
-    import mido
-
-    notes = notes_of(events)
-    out = []
-    for b0, b1 in zip(beats[:-1], beats[1:]):
-        sounding = [n for n in notes if n[0] < b1 - 0.02 and n[1] > b0 + 0.02]
-        if not sounding:
-            continue
-        pitch = min(n[2] for n in sounding)
-        vel = int(np.clip(max(n[3] for n in sounding) + 5, 40, 120))
-        bass = 28 + (pitch - 28) % 12  # E1 .. D#2
-        if bass < 33:
-            bass += 12 * (pitch > 52)
-        out.append((b0, mido.Message("note_on", note=bass, velocity=vel)))
-        out.append((b0 + 0.9 * (b1 - b0), mido.Message("note_off", note=bass, velocity=0)))
-    return out
-
-
-def retimed(events: list, tempo: float, transpose: int, drums: bool) -> list:
-    """Events played `tempo` times as fast and moved by `transpose` semitones (not drums)."""
-    out = []
-    for t, m in events:
-        if not drums and m.type in ("note_on", "note_off"):
-            note = m.note + transpose
-            while note > 127:
-                note -= 12
-            while note < 0:
-                note += 12
-            m = m.copy(note=note)
-        out.append((t / tempo, m))
-    return out
-
-
-RENDER_TAIL_S = 3.0
-
-
-def render_fluidsynth(parts: list[Part], font: str, drum_program: int = 0, gain: float = 0.3) -> list[np.ndarray]:
-    """Each of `parts` rendered on its own by fluidsynth with soundfont file `font`: (2, samples)
-    float32 arrays at 44.1 kHz, all the same length.
-
-    One fluidsynth run plays the parts one after another, each in its own time slot that starts on
-    a 64-sample block, so the soundfont is loaded once; the output is cut back into parts. The MIDI
-    file is written with one tick per sample, so each slot starts exactly where it is cut."""
-    import mido
-
-    mid = mido.MidiFile(type=0, ticks_per_beat=441)  # 441 ticks at 10 ms per beat: 1 tick = 1 sample
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=10000, time=0))
-    length = int(np.ceil((max(p.end for p in parts) + RENDER_TAIL_S) * SAMPLE_RATE / 64)) * 64
-    timeline = []
-    for k, p in enumerate(parts):
-        base = k * (length + 64 * 16)
-        ch = 9 if p.drums else [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15][k % 15]
-        timeline.append((base, 0, mido.Message("control_change", channel=ch, control=121, value=0)))
-        timeline.append((base, 1, mido.Message("program_change", channel=ch,
-                                               program=drum_program if p.drums else p.program)))
-        timeline.append((base, 2, mido.Message("control_change", channel=ch, control=7, value=100)))
-        timeline.append((base, 2, mido.Message("control_change", channel=ch, control=10, value=64)))
-        for t, m in p.events:
-            timeline.append((base + 64 * 8 + int(round(t * SAMPLE_RATE)), 3, m.copy(channel=ch)))
-        timeline.append((base + length + 64 * 8, 4, mido.Message("control_change", channel=ch, control=123, value=0)))
-        timeline.append((base + length + 64 * 8, 4, mido.Message("control_change", channel=ch, control=64, value=0)))
-        timeline.append((base + length + 64 * 12, 5, mido.Message("control_change", channel=ch, control=120, value=0)))
-    timeline.sort(key=lambda e: (e[0], e[1]))
-    now = 0
-    for tick, _, m in timeline:
-        track.append(m.copy(time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=64 * 16))
-    with tempfile.TemporaryDirectory(prefix="acapella-render-") as tmp:
-        mpath, wpath = Path(tmp) / "parts.mid", Path(tmp) / "parts.wav"
-        mid.save(str(mpath))
-        cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-o", "synth.dynamic-sample-loading=1",
-               "-o", "synth.polyphony=512", "-O", "float", "-T", "wav", "-F", str(wpath), "-r", str(SAMPLE_RATE),
-               font, str(mpath)]
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-        if run.returncode != 0 or not wpath.is_file():
-            raise RuntimeError(f"fluidsynth failed ({(run.stderr or run.stdout).strip().splitlines()[-1:] or run.returncode})")
-        audio, _ = sf.read(str(wpath), dtype="float32", always_2d=True)
-    audio = audio.T
-    out = []
-    for k in range(len(parts)):
-        a = k * (length + 64 * 16) + 64 * 8
-        seg = audio[:, a:a + length]
-        out.append(np.pad(seg, ((0, 0), (0, length - seg.shape[1]))))
-    return out
-
-
-# GM drum notes -> the kit instrument kinds that can play them, best first.
-GM_DRUMS = {
-    35: ["kick"], 36: ["kick"], 37: ["stick", "snare"], 38: ["snare"], 40: ["snare"], 39: ["clap", "snare"],
-    41: ["tom_low", "tom"], 43: ["tom_low", "tom"], 45: ["tom_mid", "tom"], 47: ["tom_mid", "tom"],
-    48: ["tom_high", "tom"], 50: ["tom_high", "tom"], 42: ["hat_closed", "hat"], 22: ["hat_closed", "hat"],
-    44: ["hat_pedal", "hat_closed", "hat"], 46: ["hat_open", "hat"], 26: ["hat_open", "hat"],
-    49: ["crash", "ride"], 52: ["crash", "ride"], 55: ["crash", "ride"], 57: ["crash", "ride"],
-    51: ["ride", "crash"], 59: ["ride", "crash"], 53: ["bell", "ride"], 56: ["cowbell"],
-}
-
-
-def drum_kind(name: str) -> list[str]:
-    """The kinds a kit instrument named `name` can stand for."""
-    n = name.lower()
-    kinds = []
-    if "kick" in n or "bass drum" in n or "bassdrum" in n or re.search(r"\bbd\b", n):
-        kinds.append("kick")
-    if "stick" in n or "rim" in n:
-        kinds.append("stick")
-    elif "snare" in n:
-        kinds.append("snare")
-    if "clap" in n:
-        kinds.append("clap")
-    if "tom" in n:
-        kinds.append("tom")
-        kinds.append("tom_low" if ("low" in n or "floor" in n) else "tom_high" if ("hi" in n) else "tom_mid")
-    if "hat" in n or "hh" in n:
-        kinds.append("hat")
-        kinds.append("hat_open" if ("open" in n or "op" in n.split()) else
-                     "hat_pedal" if ("pedal" in n or "pd" in n.split()) else "hat_closed")
-    if "crash" in n or "splash" in n:
-        kinds.append("crash")
-    if "ride" in n and "bell" not in n:
-        kinds.append("ride")
-    if "bell" in n or "cup" in n:
-        kinds.append("bell" if "cow" not in n else "cowbell")
-    return kinds
-
-
-class DrumKit:
-    """A Hydrogen drum kit (``drumkit.xml`` and its samples) played from GM drum notes.
-
-    Each instrument's layers are picked by velocity, as Hydrogen does; the instruments are
-    mapped to GM notes by their names (kick, snare, toms, hi-hats, cymbals)."""
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        root = ET.parse(self.folder / "drumkit.xml").getroot()
-        ns = re.match(r"\{.*\}", root.tag)
-        ns = ns.group(0) if ns else ""
-        self.name = (root.findtext(f"{ns}name") or self.folder.name).strip()
-        self.license = (root.findtext(f"{ns}license") or "").strip()
-        self.by_kind: dict[str, list] = {}
-        self._cache: dict[str, np.ndarray] = {}
-        for inst in root.iter(f"{ns}instrument"):
-            name = inst.findtext(f"{ns}name") or ""
-            layers = []
-            for layer in inst.iter(f"{ns}layer"):
-                fn = layer.findtext(f"{ns}filename")
-                if fn:
-                    layers.append((float(layer.findtext(f"{ns}min") or 0), float(layer.findtext(f"{ns}max") or 1),
-                                   float(layer.findtext(f"{ns}gain") or 1), fn))
-            if not layers and inst.findtext(f"{ns}filename"):
-                layers.append((0.0, 1.0, 1.0, inst.findtext(f"{ns}filename")))
-            if not layers:
-                continue
-            pan = (float(inst.findtext(f"{ns}pan_L") or 1), float(inst.findtext(f"{ns}pan_R") or 1))
-            gain = float(inst.findtext(f"{ns}volume") or 1) * float(inst.findtext(f"{ns}gain") or 1)
-            for kind in drum_kind(name):
-                self.by_kind.setdefault(kind, []).append((layers, pan, gain))
-
-    @property
-    def playable(self) -> bool:
-        """Whether the kit has what a drum kit needs: a kick, a snare and a hi-hat."""
-        return all(k in self.by_kind for k in ("kick", "snare", "hat"))
-
-    def _sample(self, filename: str) -> np.ndarray:
-        if filename not in self._cache:
-            x, sr = read_audio(self.folder / filename)
-            x = resample(x, sr)
-            self._cache[filename] = x if x.shape[0] == 2 else np.repeat(x[:1], 2, axis=0)
-        return self._cache[filename]
-
-    def play(self, events: list, length: int, rng: np.random.Generator) -> np.ndarray:
-        """(2, length) float32: the note_on events of `events` ((seconds, msg)) struck on the kit."""
-        out = np.zeros((2, length), dtype=np.float32)
-        choice = {}
-        for t, m in events:
-            if m.type != "note_on" or m.velocity == 0:
-                continue
-            kinds = GM_DRUMS.get(m.note)
-            if not kinds:
-                continue
-            inst = None
-            for k in kinds:
-                if k in self.by_kind:
-                    if k not in choice:  # one instrument per kind for the whole song, like a drummer's kit
-                        choice[k] = self.by_kind[k][rng.integers(len(self.by_kind[k]))]
-                    inst = choice[k]
-                    break
-            if inst is None:
-                continue
-            layers, pan, gain = inst
-            vel = m.velocity / 127
-            layer = next((l for l in layers if l[0] <= vel <= l[1]), layers[-1])
-            x = self._sample(layer[3])
-            s = int(round(t * SAMPLE_RATE))
-            if s >= length:
-                continue
-            n = min(x.shape[1], length - s)
-            amp = gain * layer[2] * (vel if len(layers) == 1 else 0.5 + 0.5 * vel)
-            out[0, s:s + n] += x[0, :n] * amp * pan[0]
-            out[1, s:s + n] += x[1, :n] * amp * pan[1]
-        return out
-
-
-def drumkits() -> list[Path]:
-    if not DRUMKITS_DIR.is_dir():
-        return []
-    return sorted(p for p in DRUMKITS_DIR.iterdir() if (p / "drumkit.xml").is_file())
-
-
-# GM families (program // 8) that fit each role in a backing.
-BASS_PROGRAMS = [32, 33, 34, 35, 36, 37, 38, 39]
-FAMILY_OF = {"piano": range(0, 8), "chromatic": range(8, 16), "organ": range(16, 24), "guitar": range(24, 32),
-             "bass": range(32, 40), "strings": range(40, 48), "ensemble": range(48, 56), "brass": range(56, 64),
-             "reed": range(64, 72), "pipe": range(72, 80), "lead": range(80, 88), "pad": range(88, 96)}
-ROLE_FAMILIES = {
-    "chords": ["piano", "piano", "organ", "guitar", "guitar", "pad", "ensemble", "chromatic"],
-    "line": ["strings", "ensemble", "reed", "brass", "guitar", "lead", "pipe", "chromatic", "piano"],
-    "lead": ["reed", "pipe", "lead", "brass", "strings", "guitar", "chromatic"],
-    "classical": ["strings", "strings", "ensemble", "reed", "brass", "pipe", "organ", "piano"],
-    "classical_bass": ["bass", "strings", "brass", "reed"],
-}
-# Programs of a family that do not fit music (sound effects, percussive kits).
-UNFIT = {55, 119, 120, 121, 122, 123, 124, 125, 126, 127, 47, 112, 113, 114, 115, 116, 117, 118}
-
-
-def pick_program(rng: np.random.Generator, role: str) -> int:
-    family = ROLE_FAMILIES[role][rng.integers(len(ROLE_FAMILIES[role]))]
-    if role == "classical_bass":
-        choices = {"bass": [32, 33, 34, 35, 36, 37, 38, 39], "strings": [42, 43], "brass": [57, 58], "reed": [70]}[family]
-    else:
-        choices = [p for p in FAMILY_OF[family] if p not in UNFIT]
-    return int(choices[rng.integers(len(choices))])
-
-
-def part_chain(rng: np.random.Generator, part: Part):
-    """A random pedalboard chain for one part, as a mix engineer might put on its track."""
-    from pedalboard import (Chorus, Compressor, Distortion, HighShelfFilter, LowpassFilter, LowShelfFilter,
-                            Pedalboard, PeakFilter, Reverb)
-
-    u = rng.uniform
-    chain = [LowShelfFilter(cutoff_frequency_hz=u(60, 300), gain_db=u(-6, 6)),
-             PeakFilter(cutoff_frequency_hz=float(np.exp(u(np.log(250), np.log(5000)))), gain_db=u(-6, 6), q=u(0.5, 2)),
-             HighShelfFilter(cutoff_frequency_hz=u(3000, 10000), gain_db=u(-8, 5))]
-    guitar = part.program is not None and 24 <= part.program < 32
-    if guitar and rng.random() < (0.9 if part.program in (29, 30) else 0.3):
-        chain += [Distortion(drive_db=u(8, 30)), LowpassFilter(cutoff_frequency_hz=u(3500, 8000))]
-    if rng.random() < 0.5:
-        chain.append(Compressor(threshold_db=u(-28, -8), ratio=u(2, 8), attack_ms=u(1, 30), release_ms=u(40, 300)))
-    if part.stem == "other" and rng.random() < 0.25:
-        chain.append(Chorus(rate_hz=u(0.2, 2), depth=u(0.1, 0.4), mix=u(0.2, 0.5)))
-    if rng.random() < 0.6:
-        chain.append(Reverb(room_size=u(0.1, 0.85), damping=u(0.2, 0.8), wet_level=u(0.03, 0.3 if part.stem != "bass" else 0.1),
-                            dry_level=u(0.8, 1.0), width=u(0.5, 1.0)))
-    return Pedalboard(chain)
-
-
-def pan_part(x: np.ndarray, position: float) -> np.ndarray:
-    theta = (position + 1.0) * np.pi / 4
-    return x * (np.sqrt(2) * np.array([[np.cos(theta)], [np.sin(theta)]], dtype=np.float32))
-
-
-# Relative levels of the parts of a backing (dB, before the whole is normalised).
-PART_LEVEL_DB = {"drums": (-18, 4), "bass": (-20, 4), "other": (-23, 5)}
-
-
-def render_backing(parts: list[Part], rng: np.random.Generator, tempo: float, transpose: int,
-                   info: dict) -> dict[str, np.ndarray]:
-    """The stems ({drums, bass, other}: (2, n) float32) of a backing rendered part by part.
-
-    Soundfont, drum kit, each part's program (within the family it was given), tempo,
-    transposition, pan, level and effect chain are drawn from `rng` and recorded in `info`."""
-    fonts = [k for k, (f, _) in FONTS.items() if Path(f).is_file()]
-    if not fonts:
-        raise RuntimeError("no soundfont: install fluid-soundfont-gm, musescore-general-soundfont or timgm6mb-soundfont")
-    font = fonts[rng.integers(len(fonts))]
-    parts = [Part(p.stem, p.program, retimed(p.events, tempo, transpose, p.drums), p.name) for p in parts]
-    kits = drumkits()
-    kit = None
-    if any(p.drums for p in parts) and kits and rng.random() < 0.4:
-        kit = DrumKit(kits[rng.integers(len(kits))])
-        if not kit.playable:
-            kit = None
-    synth = [p for p in parts if not (p.drums and kit is not None)]
-    drum_program = int(rng.choice([0, 8, 16, 24, 25, 32, 40])) if font != "TimGM6mb" else 0
-    rendered = render_fluidsynth(synth, FONTS[font][0], drum_program) if synth else []
-    length = max([r.shape[1] for r in rendered] + [int((max(p.end for p in parts) + RENDER_TAIL_S) * SAMPLE_RATE)])
-    audio, k = [], 0
-    for p in parts:
-        if p.drums and kit is not None:
-            audio.append(kit.play(p.events, length, rng))
-        else:
-            audio.append(rendered[k])
-            k += 1
-    stems = {s: np.zeros((2, length), dtype=np.float32) for s in STEM_PARTS}
-    info.update(font=font, drumkit=kit.name if kit else None, drum_program=None if kit else drum_program,
-                tempo=round(tempo, 4), transpose=transpose, parts=[])
-    for p, x in zip(parts, audio):
-        x = np.pad(x, ((0, 0), (0, length - x.shape[1])))[:, :length]
-        if np.abs(x).max() < 1e-5:
-            info["parts"].append({"name": p.name, "stem": p.stem, "program": p.program, "silent": True})
-            continue
-        x = part_chain(rng, p)(x, SAMPLE_RATE)
-        pos = 0.0 if p.stem in ("drums", "bass") else float(rng.uniform(-0.7, 0.7))
-        mean, spread = PART_LEVEL_DB[p.stem]
-        level = mean + rng.uniform(-spread, spread)
-        x = pan_part(x, pos) * loudness_gain(x, level, peak=10.0)
-        stems[p.stem] += x
-        info["parts"].append({"name": p.name, "stem": p.stem, "program": p.program, "pan": round(pos, 2),
-                              "level_db": round(level, 1)})
-    return stems
 
 
 # --------------------------------------------------------------------------------------------
@@ -869,16 +409,18 @@ def widen(x: np.ndarray, rng: np.random.Generator, limited: bool, info: dict) ->
 
     A formant shift is a speed change (pitch and formants together) followed by a formant-keeping
     pitch shift back. Band-limited clips only move up, so their empty top band never falls into
-    the part of the spectrum the loss sees."""
+    the part of the spectrum the loss sees. Rubber Band's faster engine (``high_quality=False``)
+    takes a third of the time of its finer one, which would make the voices the slowest part of
+    a build."""
     from pedalboard import Compressor, HighShelfFilter, LowShelfFilter, Pedalboard, PeakFilter, Reverb, time_stretch
 
     pitch = float(rng.uniform(0 if limited else -5, 5))
     formant = float(rng.uniform(0 if limited else -2.5, 2.5))
     tempo = float(rng.uniform(0.88, 1.15))
     rate = 2 ** (formant / 12)
-    y = resample(x, SAMPLE_RATE * rate)  # played `rate` times as fast: pitch and formants up by `formant`
+    y = resample(x, SAMPLE_RATE * rate, fast=True)  # played `rate` times as fast: pitch and formants up by `formant`
     y = time_stretch(np.ascontiguousarray(y, dtype=np.float32), SAMPLE_RATE, stretch_factor=tempo / rate,
-                     pitch_shift_in_semitones=pitch - formant, preserve_formants=True)
+                     pitch_shift_in_semitones=pitch - formant, preserve_formants=True, high_quality=False)
     u = rng.uniform
     chain = [LowShelfFilter(cutoff_frequency_hz=u(80, 250), gain_db=u(-6, 3)),
              PeakFilter(cutoff_frequency_hz=u(1500, 5000), gain_db=u(-3, 5), q=u(0.7, 2)),
@@ -911,9 +453,13 @@ def build_vocal(item_dir: Path, source: str, name: str, path: Path, limited: boo
 
 def run_item(kind: str, source: str, item_id: str, item_dir: str, args: tuple) -> tuple[str, str, dict]:
     """Builds one item in a worker process; returns its record (also written as item.json)."""
+    import resource
+
     item_dir = Path(item_dir)
     shutil.rmtree(item_dir, ignore_errors=True)
     item_dir.mkdir(parents=True)
+    # CPU seconds, fluidsynth's included: what a build costs, whatever else the machine runs.
+    cpu0 = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     try:
         if kind == "game":
             rec = build_game(item_dir, *args)
@@ -923,7 +469,8 @@ def run_item(kind: str, source: str, item_id: str, item_dir: str, args: tuple) -
             rec = build_vocal(item_dir, source, *args)
     except Exception as exc:  # a corrupt file or failed render: recorded and reported, never silent
         rec = {"status": "failed", "reason": f"{type(exc).__name__}: {(str(exc) or '').splitlines()[0][:300] if str(exc) else ''}"}
-    rec.update(source=source, id=item_id, format=CACHE_FORMAT)
+    cpu = time.process_time() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - cpu0
+    rec.update(source=source, id=item_id, format=CACHE_FORMAT, cpu_seconds=round(cpu, 2))
     write_json(item_dir / "item.json", rec)
     return source, item_id, rec
 
@@ -932,18 +479,8 @@ def run_item(kind: str, source: str, item_id: str, item_dir: str, args: tuple) -
 # The build
 
 def hours_option(text: str) -> dict[str, float]:
-    out = {}
-    for part in text.split(","):
-        name, _, value = (p.strip() for p in part.partition("="))
-        if name not in ACCOMPANIMENT_SOURCES:
-            raise argparse.ArgumentTypeError(f"unknown source {name!r} in {text!r}: use {', '.join(ACCOMPANIMENT_SOURCES)}")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not SOURCE=HOURS, e.g. game=2") from None
-        if not out[name] >= 0:
-            raise argparse.ArgumentTypeError(f"hours of {name} must not be negative, got {value}")
-    return out
+    """``game=2,pop909=1`` -> hours to keep per source, for ``--hours``."""
+    return named_amounts(text, ACCOMPANIMENT_SOURCES + VOCAL_SOURCES, "source", "game=2")
 
 
 def versions() -> dict:
@@ -962,7 +499,7 @@ def versions() -> dict:
     run = subprocess.run(["fluidsynth", "--version"], capture_output=True, text=True) if shutil.which("fluidsynth") else None
     out["fluidsynth"] = run.stdout.splitlines()[0] if run and run.stdout else None
     debs = {}
-    for pkg in ["fluidsynth", "hydrogen-drumkits"] + [p for _, p in FONTS.values()]:
+    for pkg in ["fluidsynth", "hydrogen-drumkits"] + [p for _, p in render.FONTS.values()]:
         q = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True, text=True)
         debs[pkg] = q.stdout.strip() if q.returncode == 0 else None
     out["debian"] = debs
@@ -990,8 +527,10 @@ def read_items(out: Path) -> dict[tuple[str, str], dict]:
 def summarize(recs: dict, out: Path) -> dict:
     per = {}
     for (source, _), rec in recs.items():
-        s = per.setdefault(source, {"items": 0, "kept": 0, "hours": 0.0, "dropped": {}, "failed": 0})
+        s = per.setdefault(source, {"items": 0, "kept": 0, "hours": 0.0, "dropped": {}, "failed": 0,
+                                    "cpu_hours": 0.0})
         s["items"] += 1
+        s["cpu_hours"] += rec.get("cpu_seconds", 0.0) / 3600
         if rec["status"] == "kept":
             s["kept"] += 1
             s["hours"] += rec["seconds"] / 3600
@@ -1005,17 +544,19 @@ def summarize(recs: dict, out: Path) -> dict:
             s["failed"] += 1
     for s in per.values():
         s["hours"] = round(s["hours"], 3)
+        s["cpu_hours"] = round(s["cpu_hours"], 3)
         s["dropped"] = {k: round(v, 3) for k, v in s["dropped"].items()}
     return per
 
 
 def print_summary(per: dict, size: int) -> None:
-    print(f"{'source':10} {'items':>6} {'kept':>6} {'hours':>7} {'failed':>6}  dropped (hours)")
+    print(f"{'source':10} {'items':>6} {'kept':>6} {'hours':>7} {'failed':>6} {'CPU h':>6}  dropped (hours)")
     for source in ACCOMPANIMENT_SOURCES + VOCAL_SOURCES:
         if source in per:
             s = per[source]
             dropped = "; ".join(f"{k}: {v:.2f}" for k, v in s["dropped"].items()) or "-"
-            print(f"{source:10} {s['items']:6d} {s['kept']:6d} {s['hours']:7.2f} {s['failed']:6d}  {dropped}")
+            print(f"{source:10} {s['items']:6d} {s['kept']:6d} {s['hours']:7.2f} {s['failed']:6d} "
+                  f"{s.get('cpu_hours', 0):6.2f}  {dropped}")
     acc = sum(per[s]["hours"] for s in ACCOMPANIMENT_SOURCES if s in per)
     voc = sum(per[s]["hours"] for s in VOCAL_SOURCES if s in per)
     print(f"accompaniment {acc:.2f} h, vocals {voc:.2f} h, {size / 1e9:.2f} GB on disk")
@@ -1068,14 +609,31 @@ def plan(args, report) -> tuple[dict[str, list], dict]:
         queues[source] = [("midi", safe_id(names[r] if source == "music21" else r), (r, args.seed, data)) for r in refs]
     clips = vocal_clips(data)
     for source in VOCAL_SOURCES:
+        if args.hours.get(source) == 0:
+            continue
         if not clips.get(source):
             if args.variants or source == "eif":
                 report(f"{source}: no vocal clips under {data}; skipped")
             continue
         variants = range(0 if source == "eif" else 1, args.variants + 1)
-        queues[source] = [("vocal", safe_id(f"{name}-v{k}"), (name, str(f), lim, k, args.seed))
-                          for k in variants for name, f, lim in clips[source]]
+        items = [("vocal", safe_id(f"{name}-v{k}"), (name, str(f), lim, k, args.seed))
+                 for k in variants for name, f, lim in clips[source]]
+        order = rng.permutation(len(items))  # so a smaller --hours takes clips from every singer
+        queues[source] = [items[i] for i in order]
     return queues, extra
+
+
+def queued_seconds(queue: list) -> float:
+    """The seconds of audio a queue of voice items holds (their source files' lengths)."""
+    total = 0.0
+    for kind, _, a in queue:
+        if kind == "vocal":
+            try:
+                info = sf.info(a[1])
+                total += info.frames / info.samplerate
+            except Exception:  # unreadable: its item reports it when it is built
+                continue
+    return total
 
 
 def build(args) -> int:
@@ -1095,7 +653,9 @@ def build(args) -> int:
     for rec in recs.values():
         if rec["status"] == "failed":
             report(f"{rec['source']}: {rec['id']}: {rec['reason']}; skipped (remove its item folder to try again)")
-    targets = {s: args.hours.get(s, 0) * 3600 for s in ACCOMPANIMENT_SOURCES}
+    # Seconds of audio to keep per source; a voice source without an amount takes all its clips.
+    targets = {s: args.hours[s] * 3600 if s in args.hours else queued_seconds(queues.get(s, []))
+               for s in ACCOMPANIMENT_SOURCES + VOCAL_SOURCES}
     size = sum(dir_bytes(d) for d in (out / "items", args.downloads) if d.is_dir())
     cap = args.max_gb * 1e9
     done_s = {s: sum(r["seconds"] for (src, _), r in recs.items() if src == s and r["status"] == "kept")
@@ -1104,16 +664,18 @@ def build(args) -> int:
     for source, q in queues.items():
         for kind, item_id, a in q:
             todo.append((source, kind, item_id, a))
-    total = sum(targets.get(s, 0) for s in queues if s in targets) + \
-        sum(len(q) for s, q in queues.items() if s in VOCAL_SOURCES)
-    bar = tqdm(total=round(total), unit="", desc="corpus", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
-    bar.update(round(sum(min(done_s.get(s, 0), targets[s]) for s in targets if s in queues)
-                     + sum(1 for (s, _) in recs if s in VOCAL_SOURCES and s in queues)))
+    total = sum(targets[s] for s in queues)
+    bar = tqdm(total=round(total / 60), unit="min", desc="corpus (minutes of audio)", dynamic_ncols=True)
+    bar.update(round(sum(min(done_s[s], targets[s]) for s in queues) / 60))
+    shown = bar.n
     capped = False
 
     def wanted(source: str) -> bool:
-        return source in VOCAL_SOURCES or done_s.get(source, 0) < targets[source]
+        return done_s[source] < targets[source]
+
+    def typical(source: str) -> float:
+        kept = [r["seconds"] for (s, _), r in recs.items() if s == source and r["status"] == "kept"]
+        return float(np.mean(kept)) if kept else 60.0
 
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         running = {}
@@ -1129,10 +691,9 @@ def build(args) -> int:
                 if (source, item_id) in recs or not wanted(source):
                     continue
                 # Count what is in flight, so a source does not overshoot by a whole queue.
-                if source in targets:
-                    pending = sum(1 for s in running.values() if s == source)
-                    if done_s[source] + pending * 120 >= targets[source]:
-                        continue
+                pending = sum(1 for s in running.values() if s == source)
+                if pending and done_s[source] + pending * typical(source) >= targets[source]:
+                    continue
                 if size >= cap:
                     if not capped:
                         report(f"the cache reached --max-gb {args.max_gb:g} ({size / 1e9:.2f} GB): no more items are added")
@@ -1145,28 +706,27 @@ def build(args) -> int:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                src = running.pop(fut)
+                running.pop(fut)
                 source, item_id, rec = fut.result()
                 recs[(source, item_id)] = rec
                 item_dir = out / "items" / source / item_id
                 size += sum(f.stat().st_size for f in item_dir.iterdir())
                 if rec["status"] == "failed":
                     report(f"{source}: {item_id}: {rec['reason']}; skipped")
-                if rec["status"] == "kept" and source in targets:
-                    before = done_s[source]
+                if rec["status"] == "kept":
                     done_s[source] += rec["seconds"]
-                    bar.update(round(min(done_s[source], targets[source]) - min(before, targets[source])))
-                elif source in VOCAL_SOURCES:
-                    bar.update(1)
+                now = round(sum(min(done_s[s], targets[s]) for s in queues) / 60)
+                bar.update(now - shown)
+                shown = now
                 bar.set_postfix_str(f"{source} {size / 1e9:.2f} GB", refresh=True)
             # Re-scan skipped candidates of sources still short of their target.
-            if exhausted and not running and any(wanted(s) and s in targets for s in queues) and not capped:
+            if exhausted and not running and any(wanted(s) for s in queues) and not capped:
                 rest = [(s, k, i, a) for s, k, i, a in todo if (s, i) not in recs and wanted(s)]
                 if rest:
                     it, exhausted = iter(rest), False
     bar.close()
-    for source in targets:
-        if source in queues and done_s[source] < targets[source] and not capped:
+    for source in ACCOMPANIMENT_SOURCES + VOCAL_SOURCES:
+        if source in args.hours and source in queues and done_s[source] < targets[source] and not capped:
             report(f"{source}: only {done_s[source] / 3600:.2f} of {targets[source] / 3600:g} hours are there to take")
     shutil.rmtree(out / "extracted", ignore_errors=True)
     per = summarize(recs, out)
@@ -1176,7 +736,7 @@ def build(args) -> int:
         "command": "python -m acapella.model.corpus " + " ".join(sys.argv[1:]),
         "options": {"hours": args.hours, "variants": args.variants, "max_gb": args.max_gb, "data": str(args.data)},
         "screen": {"model": "default", "voice_db": VOICE_DB, "window_s": SCREEN_WINDOW_S, "min_music_s": MIN_MUSIC_S},
-        "versions": versions() | extra, "soundfonts": {k: v[0] for k, v in FONTS.items() if Path(v[0]).is_file()},
+        "versions": versions() | extra, "soundfonts": {k: v[0] for k, v in render.FONTS.items() if Path(v[0]).is_file()},
         "drumkits": [p.name for p in drumkits()],
         "sources": per, "problems": problems, "bytes": size,
         "build_seconds_last_run": round(time.time() - t0),
@@ -1188,8 +748,6 @@ def build(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from acapella.model.corpora import default_data_root
-
     ap = argparse.ArgumentParser(prog="python -m acapella.model.corpus", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build (or continue, or extend) a corpus cache")
@@ -1197,8 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--data", type=Path, default=None,
                    help="the folder holding the stems and midi/ (default: $ACAPELLA_DATA, else ../shared/data)")
     b.add_argument("--hours", type=hours_option, default={}, metavar="SOURCE=H,...",
-                   help="hours of accompaniment to keep per source (default: "
-                        + ",".join(f"{k}={v:g}" for k, v in DEFAULT_HOURS.items()) + "); 0 leaves a source out")
+                   help="hours to keep per source (default: " + ",".join(f"{k}={v:g}" for k, v in DEFAULT_HOURS.items())
+                        + ", and every clip of " + ", ".join(VOCAL_SOURCES) + " times --variants); 0 leaves a source out")
     b.add_argument("--variants", type=int, default=2,
                    help="widened copies of each training voice (musdb, pjs, mir1k, eif); 0 for none")
     b.add_argument("--downloads", type=Path, default=None, help="where the .deb files go (default: OUT/downloads)")

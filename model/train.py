@@ -33,7 +33,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from acapella.model import networks
 from acapella.model.export import export
 from acapella.transforms import STFT
-from acapella.model.corpora import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, default_data_root, load_pools
+from acapella.model.corpora import (CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, default_data_root, load_pools,
+                                    named_amounts)
 from acapella.model.mixer import Augmentation, Mixer
 from acapella.model.warmstart import calibrate, load_onnx
 
@@ -111,18 +112,7 @@ def positive_float(text: str) -> float:
 
 def corpus_weights(text: str) -> dict[str, float]:
     """``musdb=0.8,pjs=0.1`` -> ``{"musdb": 0.8, "pjs": 0.1}``, for ``--corpora``."""
-    out = {}
-    for part in text.split(","):
-        name, _, value = (p.strip() for p in part.partition("="))
-        if name not in Mixer.GROUP_WEIGHTS and name not in Mixer.CACHE_WEIGHTS:
-            raise argparse.ArgumentTypeError(f"unknown corpus {name!r} in {text!r}: use "
-                                             f"{', '.join([*Mixer.GROUP_WEIGHTS, *Mixer.CACHE_WEIGHTS])}")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} in {text!r} is not NAME=WEIGHT") from None
-        if not out[name] >= 0:
-            raise argparse.ArgumentTypeError(f"weight of {name} must not be negative, got {value}")
+    out = named_amounts(text, [*Mixer.GROUP_WEIGHTS, *Mixer.CACHE_WEIGHTS], "corpus", "musdb=0.8,pjs=0.1")
     if not sum(dict(Mixer.GROUP_WEIGHTS, **out).values()) > 0:
         raise argparse.ArgumentTypeError(f"{text!r} leaves every corpus at weight 0: give one a positive weight")
     return out

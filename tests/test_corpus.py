@@ -1,4 +1,4 @@
-"""The corpus engine: MIDI parts, rendering with fluidsynth, drum kits, voice widening, screening,
+"""The corpus engine and its renderer: MIDI parts, fluidsynth, drum kits, voice widening, screening,
 the resumable build and loading its cache into the training pools.
 
 Everything here is made by the tests (tiny MIDI files, tones, noise, a hand-written drum kit, a
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from acapella.model import corpus
+from acapella.model import corpus, render
 from acapella.model.corpora import CachedClip, Pool, Pools, add_corpus
 from acapella.model.mixer import Mixer
 
@@ -31,8 +31,8 @@ needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not 
 @pytest.fixture
 def timgm_only(monkeypatch):
     """Rendering with TimGM6mb only and no Hydrogen kits: small and the same on every machine."""
-    monkeypatch.setattr(corpus, "FONTS", {"TimGM6mb": (str(TIMGM), "timgm6mb-soundfont")})
-    monkeypatch.setattr(corpus, "DRUMKITS_DIR", Path("/nonexistent"))
+    monkeypatch.setattr(render, "FONTS", {"TimGM6mb": (str(TIMGM), "timgm6mb-soundfont")})
+    monkeypatch.setattr(render, "DRUMKITS_DIR", Path("/nonexistent"))
 
 
 def write_midi(path: Path, tracks: dict[str, list[tuple[float, int, float]]], channels: dict[str, int] | None = None,
@@ -75,7 +75,7 @@ def peak_hz(x: np.ndarray) -> float:
 
 def test_midi_tracks_follow_the_tempo_map(tmp_path):
     path = write_midi(tmp_path / "a.mid", {"lead": [(0, 60, 1), (4, 62, 1)]}, bpm=60)
-    tracks, beats, _ = corpus.midi_tracks(path)
+    tracks, beats, _ = render.midi_tracks(path)
     (name, channel, events), = tracks
     ons = [t for t, m in events if m.type == "note_on"]
     assert name == "lead" and channel == 0
@@ -86,8 +86,8 @@ def test_midi_tracks_follow_the_tempo_map(tmp_path):
 def test_derived_bass_plays_the_lowest_note_of_each_beat_in_the_bass_register(tmp_path):
     chords = [(0, 60, 2), (0, 64, 2), (0, 67, 2), (2, 57, 2), (2, 60, 2), (2, 64, 2)]  # C major, then A minor
     path = write_midi(tmp_path / "c.mid", {"PIANO": chords})
-    tracks, beats, _ = corpus.midi_tracks(path)
-    bass = corpus.notes_of(corpus.derived_bass(tracks[0][2], beats))
+    tracks, beats, _ = render.midi_tracks(path)
+    bass = render.notes_of(render.derived_bass(tracks[0][2], beats))
     assert [n[2] % 12 for n in bass] == [0, 0, 9, 9]  # C, C, A, A: the roots
     assert all(28 <= n[2] < 52 for n in bass)
     assert all(n[1] <= b1 for n, b1 in zip(bass, beats[1:]))  # each note ends within its beat
@@ -95,9 +95,9 @@ def test_derived_bass_plays_the_lowest_note_of_each_beat_in_the_bass_register(tm
 
 def test_retimed_moves_notes_but_never_drums():
     events = [(1.0, mido.Message("note_on", note=60, velocity=90)), (2.0, mido.Message("note_off", note=60))]
-    moved = corpus.retimed(events, tempo=2.0, transpose=3, drums=False)
+    moved = render.retimed(events, tempo=2.0, transpose=3, drums=False)
     assert [(t, m.note) for t, m in moved] == [(0.5, 63), (1.0, 63)]
-    assert [m.note for _, m in corpus.retimed(events, 2.0, 3, drums=True)] == [60, 60]
+    assert [m.note for _, m in render.retimed(events, 2.0, 3, drums=True)] == [60, 60]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,11 +105,11 @@ def test_retimed_moves_notes_but_never_drums():
 
 @needs_fluidsynth
 def test_each_part_is_rendered_on_its_own_and_in_its_own_time():
-    early = corpus.Part("other", 0, [(0.0, mido.Message("note_on", note=60, velocity=100)),
+    early = render.Part("other", 0, [(0.0, mido.Message("note_on", note=60, velocity=100)),
                                      (0.5, mido.Message("note_off", note=60))], "piano")
-    late = corpus.Part("bass", 33, [(2.0, mido.Message("note_on", note=40, velocity=100)),
+    late = render.Part("bass", 33, [(2.0, mido.Message("note_on", note=40, velocity=100)),
                                     (2.5, mido.Message("note_off", note=40))], "bass")
-    a, b = corpus.render_fluidsynth([early, late], str(TIMGM))
+    a, b = render.render_fluidsynth([early, late], str(TIMGM))
     assert a.shape == b.shape and a.shape[0] == 2 and a.dtype == np.float32
     second = SR
 
@@ -125,14 +125,14 @@ def test_each_part_is_rendered_on_its_own_and_in_its_own_time():
 @needs_fluidsynth
 def test_a_rendered_backing_keeps_its_stems_apart(timgm_only):
     rng = np.random.default_rng(0)
-    drums = corpus.Part("drums", None, [(t * 0.5, mido.Message("note_on", note=36 if t % 2 == 0 else 38, velocity=100))
+    drums = render.Part("drums", None, [(t * 0.5, mido.Message("note_on", note=36 if t % 2 == 0 else 38, velocity=100))
                                         for t in range(8)], "drums")
-    bass = corpus.Part("bass", 33, [(0.0, mido.Message("note_on", note=40, velocity=100)),
+    bass = render.Part("bass", 33, [(0.0, mido.Message("note_on", note=40, velocity=100)),
                                     (3.0, mido.Message("note_off", note=40))], "bass")
-    chords = corpus.Part("other", 0, [(0.0, mido.Message("note_on", note=64, velocity=100)),
+    chords = render.Part("other", 0, [(0.0, mido.Message("note_on", note=64, velocity=100)),
                                       (3.0, mido.Message("note_off", note=64))], "piano")
     info = {}
-    stems = corpus.render_backing([drums, bass, chords], rng, tempo=1.0, transpose=0, info=info)
+    stems = render.render_backing([drums, bass, chords], rng, tempo=1.0, transpose=0, info=info)
     assert set(stems) == {"drums", "bass", "other"}
     lengths = {x.shape for x in stems.values()}
     assert len(lengths) == 1  # sample-aligned: their sum is the accompaniment
@@ -164,7 +164,7 @@ def write_kit(folder: Path) -> Path:
 
 
 def test_a_hydrogen_kit_plays_gm_drum_notes_with_its_velocity_layers(tmp_path):
-    kit = corpus.DrumKit(write_kit(tmp_path / "kit"))
+    kit = render.DrumKit(write_kit(tmp_path / "kit"))
     assert kit.playable and kit.name == "Test kit"
     events = [(0.0, mido.Message("note_on", channel=9, note=36, velocity=127)),
               (0.5, mido.Message("note_on", channel=9, note=38, velocity=30)),
@@ -186,7 +186,7 @@ def test_kits_without_kick_snare_and_hat_are_not_played(tmp_path):
     (folder / "drumkit.xml").write_text("<drumkit_info><name>Hands</name><instrumentList><instrument><name>Hand Clap"
                                         "</name><layer><filename>clap.wav</filename></layer></instrument>"
                                         "</instrumentList></drumkit_info>")
-    assert not corpus.DrumKit(folder).playable
+    assert not render.DrumKit(folder).playable
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,10 +257,10 @@ def test_game_tracks_are_screened_normalised_and_cut_into_passages(tmp_path):
     stored = np.load(tmp_path / "item" / "accompaniment.npy")
     assert stored.dtype == np.int16 and stored.shape[0] == 2
     # Brought to the corpus level, or as near as its peaks allow.
-    level, peak = corpus.active_rms_db(stored / 32767.0), np.abs(stored).max() / 32767.0
-    assert level == pytest.approx(corpus.TARGET_RMS_DB, abs=0.5) or (
-        peak == pytest.approx(corpus.PEAK, abs=1e-3) and level < corpus.TARGET_RMS_DB)
-    assert level > corpus.active_rms_db(x) + 10
+    level, peak = render.active_rms_db(stored / 32767.0), np.abs(stored).max() / 32767.0
+    assert level == pytest.approx(render.TARGET_RMS_DB, abs=0.5) or (
+        peak == pytest.approx(render.PEAK, abs=1e-3) and level < render.TARGET_RMS_DB)
+    assert level > render.active_rms_db(x) + 10
     assert rec["seconds"] + rec["dropped_seconds"] == pytest.approx(32.0, abs=0.1)
     assert all(b - a <= corpus.SEGMENT_S * SR for a, b in rec["segments"])
     assert rec["segments"][-1][1] == stored.shape[1]
@@ -377,8 +377,8 @@ def built(tmp_path_factory):
     if shutil.which("fluidsynth") is None or not TIMGM.is_file():
         pytest.skip("fluidsynth and timgm6mb-soundfont are not installed (apt-get install fluidsynth timgm6mb-soundfont)")
     mp = pytest.MonkeyPatch()
-    mp.setattr(corpus, "FONTS", {"TimGM6mb": (str(TIMGM), "timgm6mb-soundfont")})
-    mp.setattr(corpus, "DRUMKITS_DIR", Path("/nonexistent"))
+    mp.setattr(render, "FONTS", {"TimGM6mb": (str(TIMGM), "timgm6mb-soundfont")})
+    mp.setattr(render, "DRUMKITS_DIR", Path("/nonexistent"))
     tmp = tmp_path_factory.mktemp("built")
     data = tiny_data(tmp / "data")
     out = tmp / "corpus"
@@ -452,6 +452,18 @@ def test_the_built_cache_loads_into_the_pools_memory_mapped(built):
     mono = Pools(Pool(), Pool(), Pool(), Pool(), Pool())
     add_corpus(mono, out, 44100, 1)
     assert mono.accompaniment.clips[0].shape[0] == 1
+
+
+def test_a_cached_clip_reads_like_a_float_array_and_sums_its_stems():
+    drums = np.arange(2 * 1000, dtype=np.int16).reshape(2, 1000)
+    bass = -drums // 2
+    clip = CachedClip([drums, bass], 100, 600, channels=2)
+    assert clip.shape == (2, 500) and clip.dtype == np.float32
+    np.testing.assert_array_equal(clip[:, 10:20], (drums[:, 110:120] + bass[:, 110:120]) / np.float32(32767.0))
+    out = np.zeros((2, 800), np.float32)
+    out[:, 10:510] = clip  # as the mixer pads a clip shorter than an example
+    np.testing.assert_allclose(out[:, 10:510], (drums[:, 100:600] + bass[:, 100:600]) / 32767.0, rtol=1e-6)
+    assert CachedClip([drums], 0, 1000, channels=1)[:, :].shape == (1, 1000)  # a mono model hears the mean
 
 
 def test_an_empty_folder_is_refused_as_a_corpus(tmp_path):

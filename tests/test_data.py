@@ -288,9 +288,11 @@ def test_degraded_examples_band_limit_both_stems_alike_about_half_the_time():
     cut = 0
     for _ in range(12):
         v, a, _ = mixer.example()
+        if np.abs(v).max() == 0:
+            continue  # a silent voice (5% of examples) has no band to measure
         spec = [np.abs(np.fft.rfft(x[0])) ** 2 for x in (v, a)]
         top = [s[int(len(s) * 17000 / 22050):].sum() / s.sum() for s in spec]
-        if np.abs(v).max() > 0 and top[0] < 1e-8:
+        if top[0] < 1e-8:
             cut += 1
             assert top[1] < 1e-8  # the accompaniment went through the same low rate
     assert 2 <= cut <= 10  # about half the draws band-limited, the rest in a room
