@@ -591,7 +591,8 @@ def plan(args, report) -> tuple[dict[str, list], dict]:
             continue
         try:
             if source == "groove":
-                refs = [r["midi_filename"] for r in groove_files(data)]
+                # Fills of a bar or two are too short to be a backing (under 8 s).
+                refs = [r["midi_filename"] for r in groove_files(data) if float(r.get("duration") or 60) >= 8]
             elif source == "pop909":
                 base = data / "midi" / "pop909"
                 refs = sorted(str(p.relative_to(base)) for p in base.glob("*/*.mid"))

@@ -479,3 +479,19 @@ def test_bad_options_are_refused_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("usage:") is False and "error:" in err[-1]
     assert not (tmp_path / "c").exists()
+
+
+def test_training_draws_from_the_built_cache(built, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from acapella.model import train
+
+    run = tmp_path / "run"
+    data = built["out"].parent / "data"  # pjs-vocals/ only: the accompaniments all come from the cache
+    assert train.main(["--model", "default", "--steps", "1", "--batch", "2", "--frames", "64",
+                       "--corpora", "musdb=0,mir1k=0", "--data", str(data), "--corpus", str(built["out"]),
+                       "--cache", str(tmp_path / "cache"), "--out", str(run)]) == 0
+    info = json.loads((run / "train.json").read_text())
+    assert set(info["corpus_hours"]) == {"groove", "pop909", "pjs-wide"}
+    assert info["augmentation"]["paired"] == 0.0 and info["corpus"] == str(built["out"])
+    assert "corpus " in (run / "train.log").read_text()
