@@ -485,17 +485,14 @@ def hours_option(text: str) -> dict[str, float]:
 
 def versions() -> dict:
     """What the build used, with versions: tools, Python packages and Debian packages."""
-    import mido
-    import pedalboard
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": sys.version.split()[0], "numpy": np.__version__, "pedalboard": pedalboard.__version__,
-           "mido": getattr(mido, "__version__", "?")}
-    try:
-        import music21
-
-        out["music21"] = music21.__version__
-    except ImportError:
-        out["music21"] = None
+    out = {"python": sys.version.split()[0]}
+    for name in ("numpy", "pedalboard", "mido", "music21", "soundfile", "onnxruntime"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
     run = subprocess.run(["fluidsynth", "--version"], capture_output=True, text=True) if shutil.which("fluidsynth") else None
     out["fluidsynth"] = run.stdout.splitlines()[0] if run and run.stdout else None
     debs = {}
