@@ -25,7 +25,7 @@ off the centre, as on early stereo records. ``--degrade room`` plays both stems 
 reverberant room (a concert recording), ``--degrade rate=HZ`` stores them at a lower
 sample rate (nothing above HZ / 2: a low-rate or old file), ``--degrade clip=DB`` turns
 the mixture up until it peaks DB over full scale and clips it there, the stems sharing
-the cut (a loud master; ``acapella.model.data.clipped``), ``--degrade limit=DB`` turns it
+the cut (a loud master; ``acapella.model.degradations.clipped``), ``--degrade limit=DB`` turns it
 up by DB into a look-ahead limiter whose smooth gain both stems share (``limited``, the way
 most loud masters are made), ``--degrade mp3=KBPS`` writes the song as an MP3 at KBPS kbit/s and
 reads it back (``mp3_coded``: the vocals stay the song's own, the accompaniment takes the
@@ -100,7 +100,7 @@ def at_gain(separate, db: float):
 
 def panned_vocals(position: float):
     """``prepare`` for evaluate_folder: the vocals panned to ``position`` (-1 left .. 1 right)."""
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
 
     def prepare(refs, sample_rate):
         if refs.shape[2] != 2:
@@ -116,7 +116,7 @@ def degraded(kind: str):
     """``prepare`` for evaluate_folder: both stems through ``room``, ``rate=HZ``, ``clip=DB``, ``limit=DB`` or ``mp3=KBPS`` (see --degrade).
 
     Each keeps the degraded mixture the sum of the degraded stems."""
-    from acapella.model.data import band_limited, clipped, limited, mp3_coded, room
+    from acapella.model.degradations import band_limited, clipped, limited, mp3_coded, room
 
     if kind == "room":
         return lambda refs, sample_rate: np.stack([room(r.T, sample_rate).T for r in refs])

@@ -43,7 +43,7 @@ def calibration_inputs(model: OnnxModel, data: Path, counts: dict[str, int] | No
     16 kHz mono, so resampled and doubled to the model's channels as the
     engine does); validation songs and singers are left out.
     """
-    from acapella.model.data import load_clip
+    from acapella.model.corpora import load_clip
 
     stft = STFT(model.n_fft, model.hop)
     feeds = []
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="layers whose convolutions stay float, e.g. down.0,down.1 (default none)")
     args = ap.parse_args(argv)
     if args.data is None:
-        from acapella.model.data import default_data_root
+        from acapella.model.corpora import default_data_root
 
         args.data = default_data_root()
     if args.out.resolve() == args.source.resolve():

@@ -33,7 +33,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from acapella.model import networks
 from acapella.model.export import export
 from acapella.transforms import STFT
-from acapella.model.data import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, Mixer, default_data_root, load_pools
+from acapella.model.corpora import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, default_data_root, load_pools
+from acapella.model.mixer import Augmentation, Mixer
 from acapella.model.warmstart import calibrate, load_onnx
 
 
@@ -113,8 +114,9 @@ def corpus_weights(text: str) -> dict[str, float]:
     out = {}
     for part in text.split(","):
         name, _, value = (p.strip() for p in part.partition("="))
-        if name not in Mixer.GROUP_WEIGHTS:
-            raise argparse.ArgumentTypeError(f"unknown corpus {name!r} in {text!r}: use {', '.join(Mixer.GROUP_WEIGHTS)}")
+        if name not in Mixer.GROUP_WEIGHTS and name not in Mixer.CACHE_WEIGHTS:
+            raise argparse.ArgumentTypeError(f"unknown corpus {name!r} in {text!r}: use "
+                                             f"{', '.join([*Mixer.GROUP_WEIGHTS, *Mixer.CACHE_WEIGHTS])}")
         try:
             out[name] = float(value)
         except ValueError:
@@ -139,42 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
-    ap.add_argument("--varispeed", type=probability, default=0.0,
-                    help="probability that a stem is sped up or slowed down (pitch and tempo together)")
-    ap.add_argument("--semitones", type=float, default=2.0,
-                    help="largest varispeed shift, in semitones either way")
-    ap.add_argument("--mono", type=probability, default=0.0,
-                    help="probability that a stereo example is made mono (both channels equal), as mono songs reach the model")
-    ap.add_argument("--effects", type=probability, default=0.0,
-                    help="probability that the vocals get a random reverb (sometimes delay, chorus, compression)")
-    ap.add_argument("--paired", type=probability, default=0.0,
-                    help="probability that an example is one real song's own vocals and accompaniment, aligned, "
-                         "rather than a mix of two songs")
-    ap.add_argument("--layers", type=probability, default=0.0,
-                    help="probability that each stem of a mix of two songs gets a second clip of its kind under it "
-                         "(-12 to -3 dB): backing voices under the vocals, a second band under the accompaniment")
-    ap.add_argument("--reverse", type=probability, default=0.0,
-                    help="probability that each clip drawn (both stems alike in a real song) plays backwards")
-    ap.add_argument("--quiet", type=probability, default=0.0,
-                    help="probability that a whole example (both stems) is turned down by 6 to 24 dB, as quiet recordings are")
-    ap.add_argument("--pan", type=probability, default=0.0,
-                    help="probability that the vocals are panned anywhere from hard left to hard right, "
-                         "as on early stereo records")
-    ap.add_argument("--degrade", type=probability, default=0.0,
-                    help="probability that a whole example (both stems) is heard in a random room or through a "
-                         "lower sample rate (8 to 32 kHz), as live and old recordings are")
-    ap.add_argument("--clip", type=probability, default=0.0,
-                    help="probability that a whole example is turned up until its peak is 0 to 12 dB over full "
-                         "scale and clipped there, as loud masters are (both stems share the cut)")
-    ap.add_argument("--mp3", type=probability, default=0.0,
-                    help="probability that a whole example is written as an MP3 at 64 to 320 kbit/s and read back, "
-                         "as most songs people separate are (the vocals stay the song's own, the accompaniment "
-                         "takes the coding error)")
+    Augmentation.add_arguments(ap, probability)
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                     help="default model: complex L1 on the vocals, or an SDR-style log error over ~0.7 s chunks")
     ap.add_argument("--corpora", type=corpus_weights, default=None, metavar="NAME=W,...",
                     help="how often each corpus is drawn, relative (default: "
-                         + ",".join(f"{k}={v}" for k, v in Mixer.GROUP_WEIGHTS.items()) + ")")
+                         + ",".join(f"{k}={v}" for k, v in {**Mixer.GROUP_WEIGHTS, **Mixer.CACHE_WEIGHTS}.items())
+                         + "; the last ones are groups of a --corpus cache)")
+    ap.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                    help="also draw from a corpus cache built by python -m acapella.model.corpus build --out DIR "
+                         "(game soundtracks, rendered backings, widened voices)")
     ap.add_argument("--data", type=Path, default=None,
                     help="the folder holding musdb7-train/, pjs-vocals/ and mir1k-train/ "
                          "(default: $ACAPELLA_DATA, else ../shared/data)")
@@ -194,13 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--ema {args.ema}: the decay must lie between 0 and 1, e.g. 0.999")
     if not args.semitones > 0:
         ap.error(f"--semitones {args.semitones}: the largest shift must be above 0, e.g. 2")
+    if args.corpus is not None and not (args.corpus / "items").is_dir():
+        ap.error(f"--corpus {args.corpus}: not a corpus cache (no items/ folder); "
+                 f"build one with: python -m acapella.model.corpus build --out {args.corpus}")
     if args.init and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file; give an ONNX file exported by acapella.model.export")
     cfg = networks.CONFIGS[args.model]
     if args.frames % cfg["frame_multiple"]:
         ap.error(f"--frames {args.frames}: must be a positive multiple of {cfg['frame_multiple']} "
                  f"(the frame multiple of --model {args.model}), e.g. {8 * cfg['frame_multiple']}")
-    weights = dict(Mixer.GROUP_WEIGHTS, **(args.corpora or {}))
+    weights = dict(Mixer.GROUP_WEIGHTS, **Mixer.CACHE_WEIGHTS, **(args.corpora or {}))
     if args.data is None:
         args.data = default_data_root()
         if not args.data.is_dir():
@@ -240,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     pools = load_pools(args.data, cfg["sample_rate"], cfg["channels"], cache_dir=args.cache)
+    corpus_hours = {}
+    if args.corpus is not None:
+        try:
+            corpus_hours = add_corpus(pools, args.corpus, cfg["sample_rate"], cfg["channels"])
+        except ValueError as exc:
+            ap.error(f"--corpus: {exc}")
     for kind in ("vocals", "accompaniment"):
         # A corpus of weight 0 still loads, but cannot be drawn: some other corpus must give each stem.
         if not any(weights.get(g, 1.0) > 0 for g in getattr(pools, kind).groups):
@@ -265,11 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"warning: {line}")
     say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
         f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
-    mixer = Mixer(pools, length, ch, seed=args.seed, varispeed=args.varispeed, semitones=args.semitones,
-                  mono=args.mono, weights=args.corpora,
-                  effects=args.effects, sample_rate=sr, paired=args.paired, layers=args.layers,
-                  reverse=args.reverse, quiet=args.quiet, pan=args.pan, degrade=args.degrade, clip=args.clip,
-                  mp3=args.mp3)
+    if corpus_hours:
+        say(f"corpus {args.corpus}: " + ", ".join(f"{g} {h:.2f} h" for g, h in sorted(corpus_hours.items())))
+    augment = Augmentation.from_args(args)
+    mixer = Mixer(pools, length, ch, seed=args.seed, augment=augment, weights=args.corpora, sample_rate=sr)
     eq_rng = np.random.default_rng(args.seed + 1)
 
     def net_input(spec: torch.Tensor) -> torch.Tensor:
@@ -377,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             saved = {"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed, "grown": grown,
                      "rng": {"mixer": mixer.rng.bit_generator.state, "eq": eq_rng.bit_generator.state,
                              "torch": torch.get_rng_state()},
-                     "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out)}}
+                     "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out),
+                                           "corpus": args.corpus and str(args.corpus)}}
             if ema is not None:
                 saved["ema"] = ema.state_dict()
             # Written aside and renamed: a run stopped mid-save keeps its previous checkpoint.
@@ -387,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
 
     onnx_path = export(args.model, ema.module if ema is not None else net, args.out / f"{args.model}.onnx")
     info = {"model": args.model, "steps": step, "minutes": round(elapsed / 60, 1), "parameters": params,
-            "seed": args.seed, "command": "python -m acapella.model.train " + " ".join(argv if argv is not None else sys.argv[1:])}
+            "seed": args.seed, "augmentation": augment.as_dict(),
+            "corpus": str(args.corpus) if args.corpus else None, "corpus_hours": {g: round(h, 3) for g, h in corpus_hours.items()},
+            "command": "python -m acapella.model.train " + " ".join(argv if argv is not None else sys.argv[1:])}
     (args.out / "train.json").write_text(json.dumps(info, indent=2))
     say(f"done: {step} steps in {elapsed / 60:.1f} min, exported {onnx_path}")
     return 0

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from acapella.model.data import Mixer, Pool, Pools, default_data_root, load_pools
+from acapella.model.corpora import Pool, Pools, default_data_root, load_pools
+from acapella.model.mixer import Augmentation, Mixer
 
 SR = 44100
 LENGTH = 2 ** 16
@@ -33,26 +34,26 @@ def pitches(mixer: Mixer, draws: int = 24) -> np.ndarray:
 
 
 def test_varispeed_shifts_pitch_within_the_range():
-    f = pitches(Mixer(tone_pools(440.0, limited=False), LENGTH, 2, seed=3, varispeed=1.0, semitones=2.0))
+    f = pitches(Mixer(tone_pools(440.0, limited=False), LENGTH, 2, seed=3, augment=Augmentation(varispeed=1.0, semitones=2.0)))
     semis = 12 * np.log2(f / 440.0)
     assert np.all(np.abs(semis) <= 2.0 + 0.05)
     assert semis.min() < -0.5 and semis.max() > 0.5  # both directions are drawn
 
 
 def test_without_varispeed_pitch_is_kept():
-    f = pitches(Mixer(tone_pools(440.0, limited=False), LENGTH, 2, seed=3, varispeed=0.0))
+    f = pitches(Mixer(tone_pools(440.0, limited=False), LENGTH, 2, seed=3, augment=Augmentation(varispeed=0.0)))
     np.testing.assert_allclose(f, 440.0, atol=0.5)
 
 
 def test_band_limited_clips_are_never_slowed_down():
     # Slowing MIR-1K down would move its empty band above 8 kHz under the loss cutoff.
-    f = pitches(Mixer(tone_pools(440.0, limited=True), LENGTH, 2, seed=5, varispeed=1.0))
+    f = pitches(Mixer(tone_pools(440.0, limited=True), LENGTH, 2, seed=5, augment=Augmentation(varispeed=1.0)))
     semis = 12 * np.log2(f / 440.0)
     assert semis.min() > -0.05 and semis.max() > 0.5
 
 
 def test_examples_have_the_requested_shape_and_are_finite():
-    mixer = Mixer(tone_pools(220.0, limited=False, seconds=1.0), LENGTH, 2, seed=0, varispeed=0.5)
+    mixer = Mixer(tone_pools(220.0, limited=False, seconds=1.0), LENGTH, 2, seed=0, augment=Augmentation(varispeed=0.5))
     v, a, limited = mixer.batch(6)
     assert v.shape == a.shape == (6, 2, LENGTH) and v.dtype == a.dtype == np.float32
     assert limited.shape == (6,) and not limited.any()
@@ -71,10 +72,10 @@ def test_data_root_follows_the_environment(monkeypatch, tmp_path):
 
 def test_mono_examples_have_equal_channels():
     pools = tone_pools(330.0, limited=False, seconds=1.0)  # mono clips, panned at random when drawn
-    v, a, _ = Mixer(pools, LENGTH, 2, seed=1, mono=1.0).batch(4)
+    v, a, _ = Mixer(pools, LENGTH, 2, seed=1, augment=Augmentation(mono=1.0)).batch(4)
     np.testing.assert_array_equal(v[:, 0], v[:, 1])
     np.testing.assert_array_equal(a[:, 0], a[:, 1])
-    v, a, _ = Mixer(pools, LENGTH, 2, seed=1, mono=0.0).batch(4)
+    v, a, _ = Mixer(pools, LENGTH, 2, seed=1, augment=Augmentation(mono=0.0)).batch(4)
     assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-3
 
 
@@ -103,15 +104,15 @@ def sounding_seconds(x: np.ndarray) -> float:
 def test_vocal_effects_add_a_tail():
     # a 0.2 s burst of voice: dry, it sounds for 0.2 s; through a reverb (or delay) it rings on,
     # unless the crop ends first
-    dry = Mixer(burst_pools(), LENGTH, 2, seed=4, effects=0.0).batch(12)[0]
-    wet = Mixer(burst_pools(), LENGTH, 2, seed=4, effects=1.0).batch(12)[0]
+    dry = Mixer(burst_pools(), LENGTH, 2, seed=4, augment=Augmentation(effects=0.0)).batch(12)[0]
+    wet = Mixer(burst_pools(), LENGTH, 2, seed=4, augment=Augmentation(effects=1.0)).batch(12)[0]
     dry, wet = [x for x in dry if np.abs(x).max() > 0], [x for x in wet if np.abs(x).max() > 0]
     assert dry and wet and all(np.isfinite(x).all() for x in wet)
     assert max(sounding_seconds(x) for x in dry) <= 0.2
     assert np.median([sounding_seconds(x) for x in wet]) > 0.4
     # without effects the draws are those of a mixer that never had the option
     np.testing.assert_array_equal(Mixer(burst_pools(), LENGTH, 2, seed=4).batch(3)[0],
-                                  Mixer(burst_pools(), LENGTH, 2, seed=4, effects=0.0).batch(3)[0])
+                                  Mixer(burst_pools(), LENGTH, 2, seed=4, augment=Augmentation(effects=0.0)).batch(3)[0])
 
 
 def song_pools(songs: int = 4, seconds: float = 3.0) -> Pools:
@@ -135,20 +136,20 @@ def proportional(v: np.ndarray, a: np.ndarray) -> bool:
 
 
 def test_paired_examples_keep_a_songs_stems_aligned():
-    paired = Mixer(song_pools(), LENGTH, 2, seed=6, varispeed=0.5, paired=1.0)
+    paired = Mixer(song_pools(), LENGTH, 2, seed=6, augment=Augmentation(varispeed=0.5, paired=1.0))
     assert all(proportional(*paired.example()[:2]) for _ in range(30))
-    mixed = Mixer(song_pools(), LENGTH, 2, seed=6, varispeed=0.5, paired=0.0)
+    mixed = Mixer(song_pools(), LENGTH, 2, seed=6, augment=Augmentation(varispeed=0.5, paired=0.0))
     assert sum(proportional(*mixed.example()[:2]) for _ in range(30)) < 15
     # without pairing the draws are those of a mixer that never had the option
-    np.testing.assert_array_equal(Mixer(song_pools(), LENGTH, 2, seed=7, varispeed=0.5).batch(3)[1],
-                                  Mixer(song_pools(), LENGTH, 2, seed=7, varispeed=0.5, paired=0.0).batch(3)[1])
+    np.testing.assert_array_equal(Mixer(song_pools(), LENGTH, 2, seed=7, augment=Augmentation(varispeed=0.5)).batch(3)[1],
+                                  Mixer(song_pools(), LENGTH, 2, seed=7, augment=Augmentation(varispeed=0.5, paired=0.0)).batch(3)[1])
 
 
 def test_paired_examples_need_one_accompaniment_per_song():
     pools = song_pools()
     pools.vocals.add(pools.vocals.clips[0], False, "musdb")
     with pytest.raises(ValueError, match="5 vocals but 4 accompaniments"):
-        Mixer(pools, LENGTH, 2, seed=0, paired=1.0).example()
+        Mixer(pools, LENGTH, 2, seed=0, augment=Augmentation(paired=1.0)).example()
 
 
 def test_layers_stack_a_second_clip_under_each_stem():
@@ -167,12 +168,12 @@ def test_layers_stack_a_second_clip_under_each_stem():
         return (sum(both(v, 440.0, 660.0) for v, _, _ in ex if np.abs(v).max() > 0),
                 sum(both(a, 110.0, 165.0) for _, a, _ in ex))
 
-    assert counts(Mixer(pools, LENGTH, 2, seed=8, layers=0.0)) == (0, 0)
-    voices, bands = counts(Mixer(pools, LENGTH, 2, seed=8, layers=1.0))
+    assert counts(Mixer(pools, LENGTH, 2, seed=8, augment=Augmentation(layers=0.0))) == (0, 0)
+    voices, bands = counts(Mixer(pools, LENGTH, 2, seed=8, augment=Augmentation(layers=1.0)))
     assert voices >= 10 and bands >= 10
     # without layers the draws are those of a mixer that never had the option
     np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=9).batch(3)[0],
-                                  Mixer(pools, LENGTH, 2, seed=9, layers=0.0).batch(3)[0])
+                                  Mixer(pools, LENGTH, 2, seed=9, augment=Augmentation(layers=0.0)).batch(3)[0])
 
 
 def test_reverse_plays_clips_backwards_and_keeps_a_song_in_time():
@@ -190,16 +191,16 @@ def test_reverse_plays_clips_backwards_and_keeps_a_song_in_time():
         return [(backwards(v), backwards(a)) for v, a, _ in ex if np.abs(v).max() > 0]
 
     assert not any(v or a for v, a in draws(Mixer(pools, LENGTH, 2, seed=10)))
-    both = draws(Mixer(pools, LENGTH, 2, seed=10, reverse=1.0))
+    both = draws(Mixer(pools, LENGTH, 2, seed=10, augment=Augmentation(reverse=1.0)))
     assert all(v and a for v, a in both)
-    some = draws(Mixer(pools, LENGTH, 2, seed=10, reverse=0.5))
+    some = draws(Mixer(pools, LENGTH, 2, seed=10, augment=Augmentation(reverse=0.5)))
     assert 0 < sum(v for v, _ in some) < len(some) and 0 < sum(a for _, a in some) < len(some)
     # a real song's two stems turn together, so the voice stays in time with its band
-    songs = draws(Mixer(pools, LENGTH, 2, seed=11, reverse=0.5, paired=1.0))
+    songs = draws(Mixer(pools, LENGTH, 2, seed=11, augment=Augmentation(reverse=0.5, paired=1.0)))
     assert all(v == a for v, a in songs) and 0 < sum(v for v, _ in songs) < len(songs)
     # without reversal the draws are those of a mixer that never had the option
-    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=12, paired=0.5, layers=0.3).batch(3)[0],
-                                  Mixer(pools, LENGTH, 2, seed=12, paired=0.5, layers=0.3, reverse=0.0).batch(3)[0])
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=12, augment=Augmentation(paired=0.5, layers=0.3)).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=12, augment=Augmentation(paired=0.5, layers=0.3, reverse=0.0)).batch(3)[0])
 
 
 def test_quiet_turns_whole_examples_down_and_keeps_their_balance():
@@ -211,7 +212,7 @@ def test_quiet_turns_whole_examples_down_and_keeps_their_balance():
         # a mixer's first example draws its clips and gains before the level, so the
         # same seed gives the same example, only turned down
         v0, a0, _ = Mixer(pools, LENGTH, 2, seed=seed).example()
-        v1, a1, _ = Mixer(pools, LENGTH, 2, seed=seed, quiet=quiet).example()
+        v1, a1, _ = Mixer(pools, LENGTH, 2, seed=seed, augment=Augmentation(quiet=quiet)).example()
         gain = rms(a1) / rms(a0)
         # both stems by the same gain (the sign may flip): the balance is the loud draw's
         np.testing.assert_allclose(np.abs(v1), np.abs(v0) * gain, rtol=1e-4, atol=1e-7)
@@ -222,8 +223,8 @@ def test_quiet_turns_whole_examples_down_and_keeps_their_balance():
     some = [cut_db(0.5, seed) for seed in range(40)]
     assert 5 < sum(c < -1 for c in some) < 35 and all(abs(c) < 1e-4 or c < -5.99 for c in some)
     # without the option the draws are those of a mixer that never had it
-    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=16, paired=0.5, layers=0.3).batch(3)[0],
-                                  Mixer(pools, LENGTH, 2, seed=16, paired=0.5, layers=0.3, quiet=0.0).batch(3)[0])
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=16, augment=Augmentation(paired=0.5, layers=0.3)).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=16, augment=Augmentation(paired=0.5, layers=0.3, quiet=0.0)).batch(3)[0])
 
 
 def test_pan_moves_the_voice_across_the_stereo_field_at_constant_power():
@@ -234,7 +235,7 @@ def test_pan_moves_the_voice_across_the_stereo_field_at_constant_power():
     balances = []
     for seed in range(40):
         v0, a0, _ = Mixer(pools, LENGTH, 2, seed=seed).example()
-        v1, a1, _ = Mixer(pools, LENGTH, 2, seed=seed, pan=1.0).example()
+        v1, a1, _ = Mixer(pools, LENGTH, 2, seed=seed, augment=Augmentation(pan=1.0)).example()
         if rms(v0) == 0 or rms(v1) == 0:  # an instrumental stretch
             continue
         np.testing.assert_allclose(np.abs(a1), np.abs(a0))  # only the voice moves
@@ -246,12 +247,12 @@ def test_pan_moves_the_voice_across_the_stereo_field_at_constant_power():
     # both sides, often far from the centre (a hard pan), sometimes near it
     assert balances.min() < -20 and balances.max() > 20 and (np.abs(balances) < 3).any()
     # without the option the draws are those of a mixer that never had it
-    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=17, paired=0.5, layers=0.3).batch(3)[0],
-                                  Mixer(pools, LENGTH, 2, seed=17, paired=0.5, layers=0.3, pan=0.0).batch(3)[0])
+    np.testing.assert_array_equal(Mixer(pools, LENGTH, 2, seed=17, augment=Augmentation(paired=0.5, layers=0.3)).batch(3)[0],
+                                  Mixer(pools, LENGTH, 2, seed=17, augment=Augmentation(paired=0.5, layers=0.3, pan=0.0)).batch(3)[0])
 
 
 def test_room_and_band_limit_are_linear_so_stems_still_sum_to_the_mixture():
-    from acapella.model.data import band_limited, room
+    from acapella.model.degradations import band_limited, room
 
     rng = np.random.default_rng(0)
     v, a = (rng.standard_normal((2, SR)).astype(np.float32) * 0.1 for _ in range(2))
@@ -261,7 +262,7 @@ def test_room_and_band_limit_are_linear_so_stems_still_sum_to_the_mixture():
 
 
 def test_band_limit_keeps_the_band_below_half_the_rate_and_nothing_above():
-    from acapella.model.data import band_limited
+    from acapella.model.degradations import band_limited
 
     low, high = tone(1000.0), tone(7000.0)
     out = band_limited(low + high, SR, 11025.0)
@@ -270,7 +271,7 @@ def test_band_limit_keeps_the_band_below_half_the_rate_and_nothing_above():
 
 
 def test_room_leaves_a_tail_after_the_sound_stops():
-    from acapella.model.data import room
+    from acapella.model.degradations import room
 
     burst = tone(440.0, 1.0)
     burst[:, SR // 2:] = 0
@@ -283,7 +284,7 @@ def test_degraded_examples_band_limit_both_stems_alike_about_half_the_time():
                            [False], ["musdb"]),
                       Pool([np.random.default_rng(2).standard_normal((2, 3 * SR)).astype(np.float32) * 0.1],
                            [False], ["musdb"]), Pool(), Pool(), Pool())
-    mixer = Mixer(rng_pools, LENGTH, 2, seed=4, degrade=1.0)
+    mixer = Mixer(rng_pools, LENGTH, 2, seed=4, augment=Augmentation(degrade=1.0))
     cut = 0
     for _ in range(12):
         v, a, _ = mixer.example()
@@ -296,7 +297,7 @@ def test_degraded_examples_band_limit_both_stems_alike_about_half_the_time():
 
 
 def test_clipping_cuts_the_peaks_of_the_sum_and_the_stems_share_the_cut():
-    from acapella.model.data import clipped
+    from acapella.model.degradations import clipped
 
     rng = np.random.default_rng(3)
     stems = rng.standard_normal((2, 2, SR)).astype(np.float32) * np.float32(0.2)
@@ -316,13 +317,13 @@ def test_clipped_examples_peak_at_full_scale():
                   Pool(), Pool(), Pool())
     peaks = []
     for seed in range(6):
-        v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, clip=1.0).example()
+        v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, augment=Augmentation(clip=1.0)).example()
         peaks.append(np.abs(v + a).max())
     np.testing.assert_allclose(peaks, 1.0, atol=1e-5)
 
 
 def test_limiter_holds_the_sum_under_full_scale_with_one_gain_for_all_stems():
-    from acapella.model.data import limited
+    from acapella.model.degradations import limited
 
     stems = np.zeros((2, 2, SR), dtype=np.float32)
     stems[0, :, 20000:20100] = 0.9  # one loud burst in the vocals
@@ -347,7 +348,7 @@ def harmonic(freq: float, seconds: float = 2.0) -> np.ndarray:
 
 
 def test_mp3_coding_keeps_the_vocals_aligned_and_puts_the_error_in_the_accompaniment():
-    from acapella.model.data import mp3_coded
+    from acapella.model.degradations import mp3_coded
 
     v = np.stack([harmonic(220.0), harmonic(220.0)])
     a = np.stack([harmonic(110.0), 0.5 * harmonic(165.0)])
@@ -373,7 +374,7 @@ def test_mp3_examples_differ_from_plain_ones_only_by_the_coding_error():
                   Pool(), Pool(), Pool())
     for seed in range(3):
         v0, a0, _ = Mixer(pools, LENGTH, 2, seed=seed).example()
-        v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, mp3=1.0).example()
+        v, a, _ = Mixer(pools, LENGTH, 2, seed=seed, augment=Augmentation(mp3=1.0)).example()
         sign = 1.0 if np.allclose(v, v0) else -1.0  # the MP3 draw shifts the later polarity draw
         np.testing.assert_allclose(v, sign * v0)
         error = sign * a - a0
@@ -445,7 +446,7 @@ def test_songs_with_a_missing_or_mismatched_stem_are_left_out_before_pairing(tmp
     assert any("C - Lengths: stems differ in sample rate or length" in line for line in pools.skipped)
     assert any("F - Drums Only: no bass or other stem" in line for line in pools.skipped)
     assert pools.vocals.groups == ["musdb", "musdb", "mir1k"] and pools.accompaniment.groups == pools.vocals.groups
-    paired = Mixer(pools, LENGTH, 2, seed=3, paired=1.0)
+    paired = Mixer(pools, LENGTH, 2, seed=3, augment=Augmentation(paired=1.0))
     for _ in range(20):  # channel by channel: a mono MIR-1K clip's stems are panned each their own way
         v, a, _ = paired.example()
         assert proportional(v[:1], a[:1]) and proportional(v[1:], a[1:])

@@ -146,7 +146,7 @@ def test_one_shot_matches_separator(separator, shape):
 
 
 def test_one_shot_finds_a_panned_voice_as_the_separator_does(separator, demo_stems):
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
 
     v, a = demo_stems
     x = pan_stereo(v, -1.0) + a

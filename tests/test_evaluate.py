@@ -189,7 +189,7 @@ def test_evaluate_folder(tmp_path: Path) -> None:
 
 def test_prepare_changes_the_stems_that_are_mixed_and_scored(tmp_path: Path) -> None:
     sf = pytest.importorskip("soundfile")
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
 
     rng = np.random.default_rng(4)
     d = tmp_path / "song"

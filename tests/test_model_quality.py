@@ -48,7 +48,7 @@ def test_default_model_on_a_synthetic_song(separator, demo_stems):
 
 
 def hard_left(refs, sample_rate):
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
 
     return np.stack([pan_stereo(refs[0].T, -1.0).T, refs[1]])
 

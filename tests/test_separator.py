@@ -224,7 +224,7 @@ def test_per_channel_separates_each_channel_as_a_mono_song(separator):
 
 @pytest.mark.parametrize("pan", [-1.0, -0.3, 0.0, 0.6, 1.0])
 def test_rotation_brings_a_panned_voice_to_the_centre(pan):
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
     from acapella.panning import rotation
 
     r = rotation(pan)
@@ -254,7 +254,7 @@ def test_vocal_pan_separates_the_turned_field_and_turns_the_vocals_back(separato
 
 
 def test_auto_finds_where_the_voice_sits(separator, demo_stems):
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
     from acapella.panning import CENTRE, rotation, steer
 
     vocals, accompaniment = demo_stems
@@ -274,7 +274,7 @@ def test_auto_finds_where_the_voice_sits(separator, demo_stems):
 def test_auto_reads_the_same_excerpts_from_a_file(separator, demo_stems, tmp_path):
     import soundfile as sf
 
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
 
     vocals, accompaniment = demo_stems
     mix = np.concatenate([pan_stereo(vocals, -0.8) + accompaniment] * 4, axis=1)  # 24 s: three excerpts
