@@ -389,7 +389,7 @@ class _BandBlock(nn.Module):
         y = self.t_conv(y).transpose(1, 2)
         h = h + self.t_mlp(y).reshape(b, k, t, d)
         y = self.b_norm(h).transpose(1, 2).reshape(b * t, k, d)
-        q, kk, v = self.qkv(y).reshape(b * t, k, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, kk, v = self.qkv(y).reshape(b * t, k, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         att = torch.softmax(q @ kk.transpose(-1, -2) * (d // self.heads) ** -0.5, dim=-1)
         y = self.proj((att @ v).transpose(1, 2).reshape(b * t, k, d))
         h = h + y.reshape(b, t, k, d).transpose(1, 2)
