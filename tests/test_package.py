@@ -66,6 +66,24 @@ def test_models_listing_states_the_weights_terms():
         assert "non-commercial" in catalogue()[name]["terms"]
 
 
+
+def test_card_and_readme_quote_the_recorded_figures():
+    # models.json is where quality.py --record writes; the card and the README must say the same.
+    import json
+
+    card = (ROOT / "model" / "MODEL_CARD.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    recorded = json.loads((ROOT / "model" / "models.json").read_text())
+    for name, entry in recorded.items():
+        for figures in entry["quality"].values():
+            pair = f"{figures['vocals_sdr_v4']:.2f} / {figures['accompaniment_sdr_v4']:.2f}"
+            row = next(l for l in card.splitlines() if l.startswith(f"| `{name}`"))
+            assert pair in row, (name, pair, row)
+        musdb = entry["quality"]["musdb-valid"]
+        assert f"{musdb['vocals_sdr_v4']:.2f} / {musdb['accompaniment_sdr_v4']:.2f} dB" in readme, name
+    assert card.splitlines()[2].startswith("**Terms of the weights: research and non-commercial use only.**")
+
+
 def test_runtime_never_imports_torch():
     code = ("import sys, numpy as np, acapella, acapella.cli\n"
             "from acapella import Separator\n"
