@@ -7,7 +7,7 @@
 
 Each song is a sub-folder of DATA_FOLDER holding vocals.* and accompaniment.*.
 ``--set`` picks a validation set from acapella.evaluate.VALIDATION_SETS, read
-from ../shared/data next to the repository (or from DATA_FOLDER when given).
+from $ACAPELLA_DATA, else ../shared/data next to the repository (or from DATA_FOLDER when given).
 ``--against MODEL`` also scores MODEL on the same songs and prints how each
 figure moved, song by song (mean change, its standard error, songs improved):
 with a dozen songs the medians alone move by tenths of a dB on noise.
@@ -42,8 +42,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _fmt(x: float) -> str:
@@ -240,12 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         p.error(f"--json {args.json} {why}: give a file in an existing, writable folder")
 
-    folder = args.folder or (DEFAULT_DATA_ROOT / VALIDATION_SETS[args.set].folder if args.set else None)
+    from acapella.model.paths import default_data_root
+
+    data_root = default_data_root(beside=Path(__file__).resolve().parents[1])
+    folder = args.folder or (data_root / VALIDATION_SETS[args.set].folder if args.set else None)
     if folder is None:
         p.error("give DATA_FOLDER or --set")
     if not folder.is_dir():
         p.error(f"{folder} is not a folder: give a folder of song sub-folders"
-                + ("" if args.folder else f" (--set {args.set} reads {DEFAULT_DATA_ROOT})"))
+                + ("" if args.folder else f" (--set {args.set} reads {data_root})"))
     # list_songs leaves out a song folder that lacks a stem; say so, or the aggregate
     # would quietly cover fewer songs than the folder holds.
     for name, lacking in incomplete_songs(folder).items():

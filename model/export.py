@@ -27,7 +27,8 @@ def receptive_field(module: torch.nn.Module, channels: int, bins: int, multiple:
     A NaN frame spreads to every output that depends on it, through ReLUs and
     saturated masks alike, so this measures the structure, not the weights.
     """
-    frames = 64 * multiple
+    # Wide enough that a reach of a few hundred frames (seconds) cannot touch the edges.
+    frames = max(64 * multiple, 1024)
     reach = 0
     with torch.no_grad():
         for c in range(frames // 2, frames // 2 + multiple):
@@ -35,6 +36,8 @@ def receptive_field(module: torch.nn.Module, channels: int, bins: int, multiple:
             x[:, :, c] = float("nan")
             hit = np.nonzero(torch.isnan(module(x)).any(dim=3).any(dim=1)[0].numpy())[0]
             reach = max(reach, int(c - hit.min()), int(hit.max() - c))
+    if reach >= frames // 2:
+        raise ValueError(f"the network's receptive field reaches {reach} frames or more each way: too wide to chunk exactly")
     return int(-(-reach // multiple) * multiple)
 
 

@@ -11,32 +11,60 @@ settings stored beside it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-# STFT settings and shapes per network. `frame_multiple` is the product of the
-# time strides: the engine feeds windows whose length and start are multiples of
-# it, so that chunked inference lines up with one-shot inference exactly.
-CONFIGS = {
-    "default": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="magnitude"),
-    # The same U-Net fed left, right, mid and side magnitudes (stereo_features); model/default.onnx
-    # is this network since run 5 (MODEL_CARD.md), grown from a "default" one with --init.
-    "midside": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
-    # "midside" with two more residual blocks at the bottleneck; grown from a "midside" file with --init.
-    "deep": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
-    # "midside" with a full-resolution head that refines the mask along frequency; grown from a "midside" file.
-    "refine": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
-    # "midside" with a layer fully connected across frequency at the bottleneck and after each
-    # decoder level (_FreqBlock); grown from a "midside" file.
-    "freq": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
-    # "freq" without the 512-bin block, the costliest and least useful one (MODEL_CARD.md, run 19);
-    # starts from a "freq" or "midside" file.
-    "freq4": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
-    # "freq4" with two more residual blocks at the bottleneck, as "deep" is to "midside"; grown from a "freq4" file.
-    "freq4deep": dict(sample_rate=44100, channels=2, n_fft=2048, hop=1024, frame_multiple=32, input="spectrum"),
-    "acapellabot": dict(sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4, input="magnitude"),
+# The one table of networks: how each is built and the STFT settings and shapes stored
+# beside it in its ONNX file. `frame_multiple` is the product of the time strides: the
+# engine feeds windows whose length and start are multiples of it, so that chunked
+# inference lines up with one-shot inference exactly. `target` is what the network
+# predicts: a vocals mask, or (the 2017 seed) the vocals' log1p magnitude.
+@dataclass(frozen=True)
+class Network:
+    build: Callable[[], nn.Module]
+    sample_rate: int = 44100
+    channels: int = 2
+    n_fft: int = 2048
+    hop: int = 1024
+    frame_multiple: int = 32
+    input: str = "spectrum"
+    target: str = "mask"
+
+    def settings(self) -> dict:
+        """What the engine reads from the file's metadata."""
+        return {k: getattr(self, k) for k in ("sample_rate", "channels", "n_fft", "hop", "frame_multiple", "input")}
+
+
+NETWORKS: dict[str, Network] = {
+    # The first stereo U-Net, on left and right magnitudes.
+    "default": Network(lambda: MaskUNet(features=2), input="magnitude"),
+    # The same U-Net fed left, right, mid and side magnitudes (stereo_features).
+    "midside": Network(lambda: MaskUNet(features=4)),
+    # "midside" with two more residual blocks at the bottleneck.
+    "deep": Network(lambda: MaskUNet(features=4, blocks=3)),
+    # "midside" with a full-resolution head that refines the mask along frequency.
+    "refine": Network(lambda: MaskUNet(features=4, refine=True)),
+    # "midside" with a layer fully connected across frequency at the bottleneck and after each decoder level.
+    "freq": Network(lambda: MaskUNet(features=4, freq=5)),
+    # "freq" without the 512-bin block, the costliest and least useful one; the network of model/default.onnx.
+    "freq4": Network(lambda: MaskUNet(features=4, freq=4)),
+    # "freq4" with two more residual blocks at the bottleneck, as "deep" is to "midside".
+    "freq4deep": Network(lambda: MaskUNet(features=4, freq=4, blocks=3)),
+    # "freq4" with its input divided by its local level (LevelNorm): the same mask at any gain.
+    "freq4norm": Network(lambda: MaskUNet(features=4, freq=4, level_norm=True)),
+    # Band-split networks (BandSplitNet) in three sizes: features per band x blocks.
+    "bands48x4": Network(lambda: BandSplitNet(dim=48, blocks=4), frame_multiple=1),
+    "bands64x6": Network(lambda: BandSplitNet(dim=64, blocks=6), frame_multiple=1),
+    "bands96x8": Network(lambda: BandSplitNet(dim=96, blocks=8), frame_multiple=1),
+    "acapellabot": Network(lambda: AcapellaBot(), sample_rate=22050, channels=1, n_fft=1536, hop=384, frame_multiple=4,
+                           input="magnitude", target="magnitude"),
 }
+# The settings alone, as older callers read them.
+CONFIGS = {name: net.settings() for name, net in NETWORKS.items()}
 
 
 def input_planes(name: str) -> int:
@@ -175,9 +203,10 @@ class MaskUNet(nn.Module):
     """
 
     def __init__(self, channels: int = 2, features: int = 2, widths: tuple = (8, 16, 48, 128, 256),
-                 bins: int = 1024, blocks: int = 1, refine: bool = False, freq: int = 0):
+                 bins: int = 1024, blocks: int = 1, refine: bool = False, freq: int = 0, level_norm: bool = False):
         super().__init__()
         w = list(widths)
+        self.level = LevelNorm() if level_norm else None
         self.in_mean = nn.Parameter(torch.zeros(1, 1, 1, bins))
         self.in_scale = nn.Parameter(torch.ones(1, 1, 1, bins))
         self.down = nn.ModuleList()
@@ -215,6 +244,8 @@ class MaskUNet(nn.Module):
 
     def encode(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Normalised input, bottleneck features and the encoder's skips."""
+        if self.level is not None:
+            mag = self.level(mag)
         x = (torch.log1p(mag) - self.in_mean) * self.in_scale
         skips = []
         h = x
@@ -253,7 +284,7 @@ class FoldedUNet(nn.Module):
 
     def __init__(self, net: MaskUNet, fold: bool = True):
         super().__init__()
-        self.in_mean, self.in_scale = net.in_mean, net.in_scale
+        self.in_mean, self.in_scale, self.level = net.in_mean, net.in_scale, net.level
         self.down, self.mid, self.deep, self.head, self.freq = net.down, net.mid, net.deep, net.head, net.freq
         self.up = nn.ModuleList(nn.Conv2d(u.conv.in_channels, u.conv.out_channels, 3, padding=1) for u in net.up)
         w0, ch = net.up[-1].bn.num_features, net.out.out_channels
@@ -304,6 +335,125 @@ class FoldedUNet(nn.Module):
         return self.finish(F.pixel_shuffle(self.sub(h), 2) + self.xo(x), x)
 
 
+class LevelNorm(nn.Module):
+    """Divides the input planes ``(B, P, T, F)`` by their local RMS, so the mask does not depend on the input's level.
+
+    The RMS is taken over all planes and bins of a frame and averaged over
+    ``2 * reach + 1`` frames around it: frames keep their levels relative to
+    their neighbours (a breath, a rest), while a song at -30 dB and the same
+    song at 0 dB give the network the same numbers. The average has a finite
+    reach, so exact chunking still holds; ``floor`` (in STFT magnitude units,
+    about -120 dBFS) keeps digital silence from being blown up to full scale.
+    """
+
+    def __init__(self, reach: int = 8, floor: float = 1e-4):
+        super().__init__()
+        self.reach, self.floor = reach, floor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        energy = (x * x).mean(dim=(1, 3))  # (B, T)
+        local = F.avg_pool1d(energy[:, None], 2 * self.reach + 1, stride=1, padding=self.reach,
+                             count_include_pad=False)[:, 0]
+        return x / (torch.sqrt(local) + self.floor)[:, None, :, None]
+
+
+# Band edges in bins of a 2048-point STFT at 44.1 kHz (21.5 Hz a bin): narrow where pitch and
+# formants live, wide where only the noise of breaths and cymbals does.
+BAND_WIDTHS = (4,) * 8 + (8,) * 12 + (16,) * 12 + (32,) * 8 + (64,) * 7
+
+
+class _BandBlock(nn.Module):
+    """One layer of sequence modelling on (B, K bands, T frames, D): along time, then across bands.
+
+    Time: a depthwise convolution dilated along frames, then a per-token MLP,
+    shared by all bands; its reach is finite, which exact chunking needs.
+    Bands: self-attention across the K bands of each frame, so a voice's
+    harmonics in one band inform the mask of every other.
+    """
+
+    def __init__(self, dim: int, dilation: int, heads: int = 4, kernel: int = 5):
+        super().__init__()
+        self.t_norm = nn.LayerNorm(dim)
+        self.t_conv = nn.Conv1d(dim, dim, kernel, padding=dilation * (kernel // 2), dilation=dilation, groups=dim)
+        self.t_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.b_norm = nn.LayerNorm(dim)
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.b_norm2 = nn.LayerNorm(dim)
+        self.b_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, k, t, d = h.shape
+        y = self.t_norm(h).reshape(b * k, t, d).transpose(1, 2)
+        y = self.t_conv(y).transpose(1, 2)
+        h = h + self.t_mlp(y).reshape(b, k, t, d)
+        y = self.b_norm(h).transpose(1, 2).reshape(b * t, k, d)
+        q, kk, v = self.qkv(y).reshape(b * t, k, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        att = torch.softmax(q @ kk.transpose(-1, -2) * (d // self.heads) ** -0.5, dim=-1)
+        y = self.proj((att @ v).transpose(1, 2).reshape(b * t, k, d))
+        h = h + y.reshape(b, t, k, d).transpose(1, 2)
+        return h + self.b_mlp(self.b_norm2(h))
+
+
+class BandSplitNet(nn.Module):
+    """Band-split mask network: split the spectrum into bands, model time and bands, predict a mask per band.
+
+    Input: left, right, mid and side magnitudes ``(B, 4, T, 1024)``
+    (:func:`stereo_features`; the Nyquist bin is handled by the export wrapper).
+    After :class:`LevelNorm`, each band's magnitudes, compressed by a power of
+    0.3, are projected to ``dim`` features; ``blocks`` :class:`_BandBlock` s
+    with dilations doubling to ``2**(cycle-1)`` and repeating model the
+    sequence; a per-band MLP gives the vocals mask in [0, 1] for its bins.
+    Bands of equal width share one batched projection, so the file holds a
+    handful of matrix products, not one per band.
+    """
+
+    def __init__(self, channels: int = 2, dim: int = 64, blocks: int = 6, cycle: int = 4,
+                 widths: tuple = BAND_WIDTHS, reach: int = 8):
+        super().__init__()
+        assert sum(widths) == 1024, sum(widths)
+        self.channels, self.dim = channels, dim
+        self.norm = LevelNorm(reach)
+        self.groups = []  # (first bin, width, bands) of each run of equal widths
+        start = 0
+        for w in widths:
+            if self.groups and self.groups[-1][1] == w:
+                self.groups[-1][2] += 1
+            else:
+                self.groups.append([start, w, 1])
+            start += w
+        feats = 2 * channels  # left, right, mid, side
+        self.w_in = nn.ParameterList(nn.Parameter(torch.randn(n, feats * w, dim) / (feats * w) ** 0.5)
+                                     for _, w, n in self.groups)
+        self.b_in = nn.Parameter(torch.zeros(len(widths), dim))
+        self.blocks = nn.ModuleList(_BandBlock(dim, 2 ** (i % cycle)) for i in range(blocks))
+        self.out_norm = nn.LayerNorm(dim)
+        self.w_hid = nn.Parameter(torch.randn(len(widths), dim, 2 * dim) / dim ** 0.5)
+        self.b_hid = nn.Parameter(torch.zeros(len(widths), 1, 2 * dim))
+        self.w_out = nn.ParameterList(nn.Parameter(torch.zeros(n, 2 * dim, channels * w)) for _, w, n in self.groups)
+        self.b_out = nn.ParameterList(nn.Parameter(torch.zeros(n, 1, channels * w)) for _, w, n in self.groups)
+
+    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+        c = self.channels
+        feats = self.norm(mag) ** 0.3  # (B, 2C, T, F)
+        b, p, t, _ = feats.shape
+        parts = []
+        for (start, w, n), weight in zip(self.groups, self.w_in):
+            band = feats[..., start:start + n * w].reshape(b, p, t, n, w).permute(0, 3, 2, 1, 4).reshape(b, n, t, p * w)
+            parts.append(band @ weight[None])  # (B, n, T, D)
+        h = torch.cat(parts, dim=1) + self.b_in[None, :, None, :]
+        for block in self.blocks:
+            h = block(h)
+        h = F.gelu(self.out_norm(h) @ self.w_hid[None] + self.b_hid[None])  # (B, K, T, 2D)
+        masks, k = [], 0
+        for (start, w, n), weight, bias in zip(self.groups, self.w_out, self.b_out):
+            m = h[:, k:k + n] @ weight[None] + bias[None]  # (B, n, T, C*w)
+            masks.append(m.reshape(b, n, t, c, w).permute(0, 3, 2, 1, 4).reshape(b, c, t, n * w))
+            k += n
+        return torch.sigmoid(torch.cat(masks, dim=-1))
+
+
 class AcapellaBot(nn.Module):
     """The 2017 acapellabot U-Net, layer for layer (Keras "same" padding).
 
@@ -340,28 +490,15 @@ class AcapellaBot(nn.Module):
 
 
 def build(name: str) -> nn.Module:
-    if name == "default":
-        return MaskUNet(features=2)
-    if name == "midside":
-        return MaskUNet(features=4)
-    if name == "deep":
-        return MaskUNet(features=4, blocks=3)
-    if name == "refine":
-        return MaskUNet(features=4, refine=True)
-    if name == "freq":
-        return MaskUNet(features=4, freq=5)
-    if name == "freq4":
-        return MaskUNet(features=4, freq=4)
-    if name == "freq4deep":
-        return MaskUNet(features=4, freq=4, blocks=3)
-    if name == "acapellabot":
-        return AcapellaBot()
-    raise ValueError(f"unknown network {name!r}: choose one of {sorted(CONFIGS)}")
+    """A new network of the kind ``name`` names in :data:`NETWORKS`."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}: choose one of {', '.join(sorted(NETWORKS))}")
+    return NETWORKS[name].build()
 
 
 def onnx_input(name: str, spec: torch.Tensor) -> torch.Tensor:
     """The ONNX input for a complex spectrogram ``(B, C, T, F)``, as the engine builds it (`acapella.models`)."""
-    if CONFIGS[name]["input"] == "spectrum":
+    if NETWORKS[name].input == "spectrum":
         return torch.cat([spec.real, spec.imag], dim=1)
     return spec.abs()
 
@@ -369,10 +506,11 @@ def onnx_input(name: str, spec: torch.Tensor) -> torch.Tensor:
 def net_input(name: str, x: torch.Tensor) -> torch.Tensor:
     """The network's input from the ONNX input (``CONFIGS[name]["input"]``); training calls it too."""
     # The Nyquist bin carries almost nothing; a mask U-Net gives it its neighbour's mask.
-    if CONFIGS[name]["input"] == "spectrum":
-        c = CONFIGS[name]["channels"]
+    net = NETWORKS[name]
+    if net.input == "spectrum":
+        c = net.channels
         return stereo_features(x[:, :c, :, :-1], x[:, c:, :, :-1])
-    if name == "default":
+    if net.target == "mask":
         return x[..., :-1]
     return F.pad(torch.log1p(x), (0, (-x.shape[-1]) % 4))
 
@@ -385,7 +523,7 @@ class MaskExport(nn.Module):
         self.name, self.net = name, net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.name != "acapellabot":
+        if NETWORKS[self.name].target == "mask":
             m = self.net(net_input(self.name, x))
             return torch.cat([m, m[..., -1:]], dim=-1)
         vocals = (torch.exp(self.net(net_input(self.name, x))) - 1.0)[..., :x.shape[-1]]  # expm1 has no ONNX operator

@@ -1,11 +1,13 @@
 """Train a separation network and export it to ONNX.
 
+    python -m acapella.model.train --recipe default --corpus cache/corpus   # rebuild a shipped model (acapella.model.recipes)
     python -m acapella.model.train --model default --minutes 60 --out runs/default
     python -m acapella.model.train --model acapellabot --minutes 15 --out runs/acapellabot
 
 Training runs for a wall-clock budget, or a number of steps with ``--steps``
 (the learning rate follows a cosine over it); checkpoints to ``OUT/checkpoint.pt`` every few minutes, resumes from it
-with ``--resume``, and exports ``OUT/<model>.onnx`` at the end. Seeds are fixed.
+with ``--resume``, and writes the float weights ``OUT/<model>.safetensors`` (which
+``--init-weights`` starts another run from) and ``OUT/<model>.onnx`` at the end. Seeds are fixed.
 ``--init FILE.onnx`` starts from an exported model instead (checkpoints stay
 out of git, the shipped ONNX files do not), e.g. to fine-tune the default with
 another loss:
@@ -28,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from acapella.model import networks
+from acapella.model import networks, recipes
 from acapella.model.export import export
 from acapella.transforms import STFT
 from acapella.model.corpora import (CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, default_data_root, load_pools,
@@ -118,7 +121,21 @@ def corpus_weights(text: str) -> dict[str, float]:
     return out
 
 
+def recipe_main(argv: list[str]) -> int:
+    """``--recipe NAME``: the stages of a shipped model's recipe (`acapella.model.recipes`), run or resumed in turn."""
+    ap = argparse.ArgumentParser(prog="python -m acapella.model.train --recipe", description=recipes.__doc__.split("\n")[0])
+    ap.add_argument("--recipe", choices=sorted(recipes.RECIPES), required=True)
+    ap.add_argument("--out", type=Path, default=None, help="where the stages train (default: runs/recipe-NAME)")
+    for option in recipes.PASSED:
+        ap.add_argument(option, default=None)
+    args = ap.parse_args(argv)
+    passed = [x for opt in recipes.PASSED if getattr(args, opt[2:]) is not None for x in (opt, getattr(args, opt[2:]))]
+    return recipes.run(args.recipe, args.out or Path("runs") / f"recipe-{args.recipe}", passed, main)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if any(a == "--recipe" or a.startswith("--recipe=") for a in (sys.argv[1:] if argv is None else argv)):
+        return recipe_main(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
     ap.add_argument("--minutes", type=positive_float, default=60.0, help="wall-clock training budget")
@@ -153,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ema", type=float, default=None, metavar="DECAY",
                     help="also keep an exponential moving average of the weights (and BatchNorm statistics), "
                          "e.g. 0.999, and export it instead of the last step's weights")
+    ap.add_argument("--init-weights", type=Path, default=None, metavar="FILE.safetensors",
+                    help="start from the float weights a run wrote (OUT/MODEL.safetensors) of the same network")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
     args = ap.parse_args(argv)
@@ -163,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus is not None and not (args.corpus / "items").is_dir():
         ap.error(f"--corpus {args.corpus}: not a corpus cache (no items/ folder); "
                  f"build one with: python -m acapella.model.corpus build --out {args.corpus}")
+    if args.init_weights and not args.init_weights.is_file():
+        ap.error(f"--init-weights {args.init_weights}: no such file; give the MODEL.safetensors a training run wrote")
+    if args.init and args.init_weights:
+        ap.error("--init and --init-weights: give one starting point")
     if args.init and not args.init.is_file():
         ap.error(f"--init {args.init}: no such file; give an ONNX file exported by acapella.model.export")
     cfg = networks.CONFIGS[args.model]
@@ -255,6 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     step, elapsed, grown = 0, 0.0, []
     if state:
         grown = state.get("grown", [])
+    elif args.init_weights:
+        try:
+            net.load_state_dict(load_file(str(args.init_weights)))
+        except Exception as exc:  # safetensors' own errors and load_state_dict's RuntimeError
+            ap.error(f"--init-weights {args.init_weights}: not float weights of --model {args.model} "
+                     f"({(str(exc) or type(exc).__name__).splitlines()[0]})")
+        say(f"started from {args.init_weights}")
     elif args.init:
         try:
             example = net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins, dtype=torch.complex64))
@@ -360,7 +390,10 @@ def main(argv: list[str] | None = None) -> int:
             ckpt.with_suffix(".pt.partial").replace(ckpt)
             last_ckpt = time.time()
 
-    onnx_path = export(args.model, ema.module if ema is not None else net, args.out / f"{args.model}.onnx")
+    final = ema.module if ema is not None else net
+    # The float weights, for fine-tunes and for the repository beside a shipped ONNX file.
+    save_file({k: v.detach().contiguous() for k, v in final.state_dict().items()}, str(args.out / f"{args.model}.safetensors"))
+    onnx_path = export(args.model, final, args.out / f"{args.model}.onnx")
     info = {"model": args.model, "steps": step, "minutes": round(elapsed / 60, 1), "parameters": params,
             "seed": args.seed, "augmentation": augment.as_dict(),
             "corpus": str(args.corpus) if args.corpus else None, "corpus_hours": {g: round(h, 3) for g, h in corpus_hours.items()},

@@ -234,6 +234,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     print("SDR: BSS Eval v4, median over 1 s frames then over the 14 MUSDB18 validation songs; "
           "see acapella/model/MODEL_CARD.md")
+    for terms in dict.fromkeys(cat.get(name, {}).get("terms") for name in bundled()):
+        if terms:
+            print(f"Weights of {', '.join(n for n in bundled() if cat.get(n, {}).get('terms') == terms)}: "
+                  f"{terms}; the code is MIT")
     return EXIT_OK
 
 

@@ -5,7 +5,7 @@ vocals mask ``(batch, channels, frames, bins)``, and carries its STFT settings,
 receptive field and input kind in its metadata (key ``acapella``): ``magnitude``
 (one plane per channel) or ``spectrum`` (the channels' real parts, then their
 imaginary parts). ``model/models.json`` adds what was
-measured about each bundled model (quality, speed), for ``acapella models``.
+measured about each bundled model, and its terms, for ``acapella models``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,3 @@
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -6,7 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA = Path(os.environ.get("ACAPELLA_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+from acapella.model.paths import default_data_root
+
+DATA = default_data_root(beside=Path(__file__).resolve().parents[1])
 
 
 @pytest.fixture(scope="session")
