@@ -290,15 +290,3 @@ def named_amounts(text: str, names, what: str, example: str) -> dict[str, float]
         if not out[name] >= 0:
             raise argparse.ArgumentTypeError(f"{name} must not be negative, got {value}")
     return out
-
-
-def default_data_root() -> Path:
-    """$ACAPELLA_DATA, else ../shared/data beside the repository the command runs in."""
-    if "ACAPELLA_DATA" in os.environ:
-        return Path(os.environ["ACAPELLA_DATA"])
-    # An installed (non-editable) package lives in site-packages, far from the data,
-    # so the working directory (the repository root) comes first.
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        if (base / ".." / "shared" / "data").is_dir():
-            return base / ".." / "shared" / "data"
-    return Path("..") / "shared" / "data"

@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from acapella.model.corpora import default_data_root, named_amounts
+from acapella.model.corpora import named_amounts
+from acapella.model.paths import default_data_root
 from acapella.model import render
 from acapella.model.render import (PEAK, SAMPLE_RATE, STEM_PARTS, Part, active_rms_db,
                                    drumkits, loudness_gain, midi_tracks, pick_program, read_audio,

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="layers whose convolutions stay float, e.g. down.0,down.1 (default none)")
     args = ap.parse_args(argv)
     if args.data is None:
-        from acapella.model.corpora import default_data_root
+        from acapella.model.paths import default_data_root
 
         args.data = default_data_root()
     if args.out.resolve() == args.source.resolve():

@@ -36,8 +36,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from acapella.model import networks, recipes
 from acapella.model.export import export
 from acapella.transforms import STFT
-from acapella.model.corpora import (CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, default_data_root, load_pools,
-                                    named_amounts)
+from acapella.model.corpora import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, load_pools, named_amounts
+from acapella.model.paths import default_data_root
 from acapella.model.mixer import Augmentation, Mixer
 from acapella.model.warmstart import calibrate, load_onnx
 

@@ -267,7 +267,7 @@ def test_game_tracks_are_screened_normalised_and_cut_into_passages(tmp_path):
 
 
 def shared_musdb() -> Path:
-    from acapella.model.corpora import default_data_root
+    from acapella.model.paths import default_data_root
 
     base = default_data_root() / "musdb7-train"
     songs = sorted(p for p in base.iterdir() if (p / "vocals.flac").is_file()) if base.is_dir() else []

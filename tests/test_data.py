@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from acapella.model.corpora import Pool, Pools, default_data_root, load_pools
+from acapella.model.corpora import Pool, Pools, load_pools
 from acapella.model.mixer import Augmentation, Mixer
 
 SR = 44100
@@ -58,16 +58,6 @@ def test_examples_have_the_requested_shape_and_are_finite():
     assert v.shape == a.shape == (6, 2, LENGTH) and v.dtype == a.dtype == np.float32
     assert limited.shape == (6,) and not limited.any()
     assert np.isfinite(v).all() and np.isfinite(a).all() and np.abs(a).max() > 0
-
-
-def test_data_root_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("ACAPELLA_DATA", str(tmp_path))
-    assert default_data_root() == tmp_path
-    monkeypatch.delenv("ACAPELLA_DATA")
-    (tmp_path / "repo").mkdir()
-    (tmp_path / "shared" / "data").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path / "repo")
-    assert default_data_root().resolve() == (tmp_path / "shared" / "data").resolve()
 
 
 def test_mono_examples_have_equal_channels():
