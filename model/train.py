@@ -22,7 +22,9 @@ identity (``--grown-lr`` sets the learning rate of those new weights).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import sys
 import time
@@ -40,6 +42,8 @@ from acapella.model.corpora import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpu
 from acapella.model.paths import default_data_root
 from acapella.model.mixer import Augmentation, Mixer
 from acapella.model.warmstart import calibrate, load_onnx
+
+log = logging.getLogger("acapella.model.train")
 
 
 def stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
@@ -133,9 +137,8 @@ def recipe_main(argv: list[str]) -> int:
     return recipes.run(args.recipe, args.out or Path("runs") / f"recipe-{args.recipe}", passed, main)
 
 
-def main(argv: list[str] | None = None) -> int:
-    if any(a == "--recipe" or a.startswith("--recipe=") for a in (sys.argv[1:] if argv is None else argv)):
-        return recipe_main(sys.argv[1:] if argv is None else argv)
+def parser() -> argparse.ArgumentParser:
+    """The options of one training run."""
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
     ap.add_argument("--minutes", type=positive_float, default=60.0, help="wall-clock training budget")
@@ -174,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="start from the float weights a run wrote (OUT/MODEL.safetensors) of the same network")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from the weights of an exported ONNX model of the same network (not with a resumed checkpoint)")
+    return ap
+
+
+def parse(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace, dict | None]:
+    """The run's options, checked before anything is written, and the checkpoint ``--resume`` continues."""
+    ap = parser()
     args = ap.parse_args(argv)
     if args.ema is not None and not 0.0 < args.ema < 1.0:
         ap.error(f"--ema {args.ema}: the decay must lie between 0 and 1, e.g. 0.999")
@@ -230,7 +239,13 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--init {args.init}: not an ONNX file ({type(exc).__name__}); "
                      "give an ONNX file exported by acapella.model.export")
 
-    t0 = time.time()
+    return ap, args, state
+
+
+def load_data(ap: argparse.ArgumentParser, args: argparse.Namespace):
+    """The clips the run draws from (`acapella.model.corpora`), and the hours of each corpus-cache group."""
+    cfg = networks.CONFIGS[args.model]
+    weights = dict(Mixer.GROUP_WEIGHTS, **Mixer.CACHE_WEIGHTS, **(args.corpora or {}))
     pools = load_pools(args.data, cfg["sample_rate"], cfg["channels"], cache_dir=args.cache)
     corpus_hours = {}
     if args.corpus is not None:
@@ -244,164 +259,223 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--data {args.data}: no {kind.removesuffix('s')} clips to train on from a corpus of positive weight "
                      f"(weights {','.join(f'{k}={v:g}' for k, v in weights.items())}); "
                      "give a data root with training songs in it")
+    return pools, corpus_hours
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    sr, ch, n_fft, hop = cfg["sample_rate"], cfg["channels"], cfg["n_fft"], cfg["hop"]
-    bins = n_fft // 2 + 1
-    cutoff = int(MIR1K_BANDWIDTH_HZ / (sr / 2) * (bins - 1))
-    length = (args.frames - 1) * hop + n_fft
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = open(args.out / "train.log", "a")
 
-    def say(msg: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, file=log, flush=True)
-        print(line, flush=True)
+@contextlib.contextmanager
+def logging_to(path: Path):
+    """The run's log lines to ``path`` (appended, so a resumed run continues it) and to standard output."""
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    form = logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    handlers = [logging.FileHandler(path, encoding="utf-8"), logging.StreamHandler(sys.stdout)]
+    for h in handlers:
+        h.setFormatter(form)
+        log.addHandler(h)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
 
-    for line in pools.skipped:
-        say(f"warning: {line}")
-    say(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
-        f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
-    if corpus_hours:
-        say(f"corpus {args.corpus}: " + ", ".join(f"{g} {h:.2f} h" for g, h in sorted(corpus_hours.items())))
-    augment = Augmentation.from_args(args)
-    mixer = Mixer(pools, length, ch, seed=args.seed, augment=augment, weights=args.corpora, sample_rate=sr)
-    eq_rng = np.random.default_rng(args.seed + 1)
 
-    def net_input(spec: torch.Tensor) -> torch.Tensor:
+class Run:
+    """One training run's network, optimiser, weight average and random streams, and how to checkpoint them."""
+
+    def __init__(self, ap: argparse.ArgumentParser, args: argparse.Namespace, mixer: Mixer, state: dict | None):
+        self.args, self.mixer = args, mixer
+        self.cfg = networks.CONFIGS[args.model]
+        self.bins = self.cfg["n_fft"] // 2 + 1
+        self.eq_rng = np.random.default_rng(args.seed + 1)
+        # channels_last: oneDNN's fast path for these convolutions on the CPU.
+        self.net = net = networks.build(args.model).to(memory_format=torch.channels_last)
+        self.step, self.elapsed, self.grown = 0, 0.0, []
+        if state:
+            self.grown = state.get("grown", [])
+        elif args.init_weights:
+            try:
+                net.load_state_dict(load_file(str(args.init_weights)))
+            except Exception as exc:  # safetensors' own errors and load_state_dict's RuntimeError
+                ap.error(f"--init-weights {args.init_weights}: not float weights of --model {args.model} "
+                         f"({(str(exc) or type(exc).__name__).splitlines()[0]})")
+            log.info(f"started from {args.init_weights}")
+        elif args.init:
+            self.start_from_onnx(ap)
+        # Per-group rates: a grown convolution's new planes start at zero, and at the base
+        # rate Adam would move them too slowly to matter before the schedule ends.
+        new = [p for n, p in net.named_parameters() if n in self.grown]
+        groups = [{"params": [p for p in net.parameters() if not any(p is q for q in new)], "scale": 1.0}]
+        if new:
+            groups.append({"params": new, "scale": (args.grown_lr or args.lr) / args.lr})
+        self.opt = torch.optim.Adam(groups, lr=args.lr)
+        # The average smooths the step-to-step wander of a small-data fine-tune, which
+        # moves validation figures by tenths of a dB between checkpoints minutes apart.
+        self.ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
+        if state:
+            self.restore(ap, state)
+
+    def net_input(self, spec: torch.Tensor) -> torch.Tensor:
         """What the exported network computes from the engine's input, for a complex spectrogram."""
-        return networks.net_input(args.model, networks.onnx_input(args.model, spec))
+        return networks.net_input(self.args.model, networks.onnx_input(self.args.model, spec))
 
-    # channels_last: oneDNN's fast path for these convolutions on the CPU.
-    net = networks.build(args.model).to(memory_format=torch.channels_last)
-    step, elapsed, grown = 0, 0.0, []
-    if state:
-        grown = state.get("grown", [])
-    elif args.init_weights:
+    def start_from_onnx(self, ap: argparse.ArgumentParser) -> None:
+        args, cfg = self.args, self.cfg
         try:
-            net.load_state_dict(load_file(str(args.init_weights)))
-        except Exception as exc:  # safetensors' own errors and load_state_dict's RuntimeError
-            ap.error(f"--init-weights {args.init_weights}: not float weights of --model {args.model} "
-                     f"({(str(exc) or type(exc).__name__).splitlines()[0]})")
-        say(f"started from {args.init_weights}")
-    elif args.init:
-        try:
-            example = net_input(torch.ones(1, ch, 4 * cfg["frame_multiple"], bins, dtype=torch.complex64))
-            folded, grown = load_onnx(net, args.init, example)
+            example = self.net_input(torch.ones(1, cfg["channels"], 4 * cfg["frame_multiple"], self.bins,
+                                                dtype=torch.complex64))
+            folded, self.grown = load_onnx(self.net, args.init, example)
         except ValueError as e:
             ap.error(f"--init: {e} (--model {args.model})")
-        v, a, _ = mixer.batch(args.batch)
+        v, a, _ = self.mixer.batch(args.batch)
         with torch.no_grad():
-            calibrate(net, folded, net_input(stft(torch.from_numpy(v + a), n_fft, hop)))
-        layers = sorted({n.rsplit(".", 1)[0] for n in grown})
-        say(f"started from {args.init}" + (f"; grown, starting as no change (new input planes at zero weight, new blocks and heads zeroed at their last layer): "
-                                           f"{', '.join(layers)}" if grown else ""))
-    # Per-group rates: a grown convolution's new planes start at zero, and at the base
-    # rate Adam would move them too slowly to matter before the schedule ends.
-    new = [p for n, p in net.named_parameters() if n in grown]
-    groups = [{"params": [p for p in net.parameters() if not any(p is q for q in new)], "scale": 1.0}]
-    if new:
-        groups.append({"params": new, "scale": (args.grown_lr or args.lr) / args.lr})
-    opt = torch.optim.Adam(groups, lr=args.lr)
-    # The average smooths the step-to-step wander of a small-data fine-tune, which
-    # moves validation figures by tenths of a dB between checkpoints minutes apart.
-    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
-    if state:
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        if ema is not None:
+            calibrate(self.net, folded, self.net_input(stft(torch.from_numpy(v + a), cfg["n_fft"], cfg["hop"])))
+        layers = sorted({n.rsplit(".", 1)[0] for n in self.grown})
+        log.info(f"started from {args.init}" + (f"; grown, starting as no change (new input planes at zero weight, new blocks and heads zeroed at their last layer): "
+                                                f"{', '.join(layers)}" if self.grown else ""))
+
+    def restore(self, ap: argparse.ArgumentParser, state: dict) -> None:
+        args = self.args
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        if self.ema is not None:
             if "ema" not in state:
-                ap.error(f"--ema: {ckpt} was trained without --ema; resume it without --ema or start a new --out")
-            ema.load_state_dict(state["ema"])
-        step, elapsed = state["step"], state["elapsed"]
+                ap.error(f"--ema: {args.out / 'checkpoint.pt'} was trained without --ema; resume it without --ema or start a new --out")
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.elapsed = state["step"], state["elapsed"]
         if "rng" in state:
             # Every random stream goes on where it stopped, so a resumed run draws what the
             # uninterrupted one would have, and ends on the same weights.
-            mixer.rng.bit_generator.state = state["rng"]["mixer"]
-            eq_rng.bit_generator.state = state["rng"]["eq"]
+            self.mixer.rng.bit_generator.state = state["rng"]["mixer"]
+            self.eq_rng.bit_generator.state = state["rng"]["eq"]
             torch.set_rng_state(state["rng"]["torch"])
         else:  # a checkpoint from before the streams were saved: a fresh stream, as then
-            mixer.rng = np.random.default_rng(args.seed + step)
-        say(f"resumed at step {step}, {elapsed / 60:.1f} min")
-    params = sum(p.numel() for p in net.parameters())
-    say(f"{args.model}: {params:,} parameters, {args.frames} frames x batch {args.batch}")
+            self.mixer.rng = np.random.default_rng(args.seed + self.step)
+        log.info(f"resumed at step {self.step}, {self.elapsed / 60:.1f} min")
 
-    budget = args.minutes * 60
-    start = time.time() - elapsed
-    last_ckpt, losses = time.time(), []
-    net.train()
-    def progress() -> float:
-        return step / args.steps if args.steps else elapsed / budget
+    def checkpoint(self) -> None:
+        args = self.args
+        saved = {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "step": self.step, "elapsed": self.elapsed,
+                 "grown": self.grown,
+                 "rng": {"mixer": self.mixer.rng.bit_generator.state, "eq": self.eq_rng.bit_generator.state,
+                         "torch": torch.get_rng_state()},
+                 "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out),
+                                       "corpus": args.corpus and str(args.corpus),
+                                       "init_weights": args.init_weights and str(args.init_weights),
+                                       "init": args.init and str(args.init)}}
+        if self.ema is not None:
+            saved["ema"] = self.ema.state_dict()
+        # Written aside and renamed: a run stopped mid-save keeps its previous checkpoint.
+        ckpt = args.out / "checkpoint.pt"
+        torch.save(saved, ckpt.with_suffix(".pt.partial"))
+        ckpt.with_suffix(".pt.partial").replace(ckpt)
 
-    unet = args.model != "acapellabot"  # mask U-Nets, trained on the complex mixture
-    while progress() < 1.0:
-        frac = progress()
-        lr = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
-        for g in opt.param_groups:
+    def progress(self) -> float:
+        return self.step / self.args.steps if self.args.steps else self.elapsed / (self.args.minutes * 60)
+
+    def train_step(self, lr: float) -> float:
+        """One batch: draw it, mask the mixture, take the loss, update; returns the loss."""
+        args, cfg, bins, net = self.args, self.cfg, self.bins, self.net
+        n_fft, hop, ch = cfg["n_fft"], cfg["hop"], cfg["channels"]
+        for g in self.opt.param_groups:
             g["lr"] = lr * g.get("scale", 1.0)  # checkpoints from before per-group rates have none
-        v, a, limited = mixer.batch(args.batch)
+        v, a, limited = self.mixer.batch(args.batch)
         with torch.no_grad():
             V = stft(torch.from_numpy(v), n_fft, hop)
             A = stft(torch.from_numpy(a), n_fft, hop)
-            eq = random_eq(eq_rng, args.batch, bins)
-            V, A = V * eq, A * random_eq(eq_rng, args.batch, bins)
+            eq = random_eq(self.eq_rng, args.batch, bins)
+            V, A = V * eq, A * random_eq(self.eq_rng, args.batch, bins)
             X = V + A
             valid = torch.ones(args.batch, 1, 1, bins)
+            cutoff = int(MIR1K_BANDWIDTH_HZ / (cfg["sample_rate"] / 2) * (bins - 1))
             valid[torch.from_numpy(limited), ..., cutoff:] = 0.0
         mag = X.abs()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            pred = net(net_input(X).contiguous(memory_format=torch.channels_last)).float()
-        if unet:
+            pred = net(self.net_input(X).contiguous(memory_format=torch.channels_last)).float()
+        if networks.NETWORKS[args.model].target == "mask":
             mask = torch.cat([pred, pred[..., -1:]], dim=-1)
-        if unet and args.loss == "sdr":
-            loss = chunk_sdr_loss(mask * X - V, X, valid)
-        elif unet:
-            # Complex L1 on the vocals; with the accompaniment as the residual its error is
-            # the same signal, so this one term serves both stems.
-            err = torch.view_as_real(mask * X - V).abs().sum(-1) * valid
-            norm = (mag * valid).mean(dim=(1, 2, 3), keepdim=True) + 1e-4
-            loss = (err / norm).sum() / (valid.sum() * ch * args.frames)
+            if args.loss == "sdr":
+                loss = chunk_sdr_loss(mask * X - V, X, valid)
+            else:
+                # Complex L1 on the vocals; with the accompaniment as the residual its error is
+                # the same signal, so this one term serves both stems.
+                err = torch.view_as_real(mask * X - V).abs().sum(-1) * valid
+                norm = (mag * valid).mean(dim=(1, 2, 3), keepdim=True) + 1e-4
+                loss = (err / norm).sum() / (valid.sum() * ch * args.frames)
         else:
             pad = (-bins) % 4
             y = torch.nn.functional.pad(torch.log1p(V.abs()) * valid, (0, pad))
             vmask = torch.nn.functional.pad(valid.expand_as(mag), (0, pad))
             loss = (((pred - y) ** 2) * vmask).sum() / vmask.sum()
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        if ema is not None:
-            ema.update_parameters(net)
-        losses.append(loss.item())
-        step += 1
-        elapsed = time.time() - start
-        if step % 20 == 0:
-            say(f"step {step} loss {np.mean(losses[-20:]):.4f} lr {lr:.2e} {elapsed / 60:.1f} min")
-        if time.time() - last_ckpt > 180 or progress() >= 1.0:
-            saved = {"net": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed, "grown": grown,
-                     "rng": {"mixer": mixer.rng.bit_generator.state, "eq": eq_rng.bit_generator.state,
-                             "torch": torch.get_rng_state()},
-                     "args": vars(args) | {"data": str(args.data), "cache": str(args.cache), "out": str(args.out),
-                                           "corpus": args.corpus and str(args.corpus)}}
-            if ema is not None:
-                saved["ema"] = ema.state_dict()
-            # Written aside and renamed: a run stopped mid-save keeps its previous checkpoint.
-            torch.save(saved, ckpt.with_suffix(".pt.partial"))
-            ckpt.with_suffix(".pt.partial").replace(ckpt)
-            last_ckpt = time.time()
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update_parameters(net)
+        return loss.item()
 
-    final = ema.module if ema is not None else net
-    # The float weights, for fine-tunes and for the repository beside a shipped ONNX file.
-    save_file({k: v.detach().contiguous() for k, v in final.state_dict().items()}, str(args.out / f"{args.model}.safetensors"))
-    onnx_path = export(args.model, final, args.out / f"{args.model}.onnx")
-    info = {"model": args.model, "steps": step, "minutes": round(elapsed / 60, 1), "parameters": params,
-            "seed": args.seed, "augmentation": augment.as_dict(),
-            "corpus": str(args.corpus) if args.corpus else None, "corpus_hours": {g: round(h, 3) for g, h in corpus_hours.items()},
-            "command": "python -m acapella.model.train " + " ".join(argv if argv is not None else sys.argv[1:])}
-    (args.out / "train.json").write_text(json.dumps(info, indent=2))
-    say(f"done: {step} steps in {elapsed / 60:.1f} min, exported {onnx_path}")
+    def loop(self) -> None:
+        """Steps until the budget is spent, on a cosine learning rate after 50 warm-up steps; checkpoints every 3 minutes."""
+        args = self.args
+        start = time.time() - self.elapsed
+        last_ckpt, losses = time.time(), []
+        self.net.train()
+        while self.progress() < 1.0:
+            lr = args.lr * min(1.0, (self.step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * self.progress()))
+            losses.append(self.train_step(lr))
+            self.step += 1
+            self.elapsed = time.time() - start
+            if self.step % 20 == 0:
+                log.info(f"step {self.step} loss {np.mean(losses[-20:]):.4f} lr {lr:.2e} {self.elapsed / 60:.1f} min")
+            if time.time() - last_ckpt > 180 or self.progress() >= 1.0:
+                self.checkpoint()
+                last_ckpt = time.time()
+
+    def finish(self, info: dict) -> None:
+        """Writes the float weights, the ONNX file and ``train.json``."""
+        args = self.args
+        final = self.ema.module if self.ema is not None else self.net
+        # The float weights, for fine-tunes and for the repository beside a shipped ONNX file.
+        save_file({k: v.detach().contiguous() for k, v in final.state_dict().items()},
+                  str(args.out / f"{args.model}.safetensors"))
+        onnx_path = export(args.model, final, args.out / f"{args.model}.onnx")
+        info = {"model": args.model, "steps": self.step, "minutes": round(self.elapsed / 60, 1),
+                "parameters": sum(p.numel() for p in self.net.parameters()), "seed": args.seed, **info}
+        (args.out / "train.json").write_text(json.dumps(info, indent=2))
+        log.info(f"done: {self.step} steps in {self.elapsed / 60:.1f} min, exported {onnx_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    if any(a == "--recipe" or a.startswith("--recipe=") for a in (sys.argv[1:] if argv is None else argv)):
+        return recipe_main(sys.argv[1:] if argv is None else argv)
+    ap, args, state = parse(argv)
+    t0 = time.time()
+    pools, corpus_hours = load_data(ap, args)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    cfg = networks.CONFIGS[args.model]
+    length = (args.frames - 1) * cfg["hop"] + cfg["n_fft"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with logging_to(args.out / "train.log"):
+        for line in pools.skipped:
+            log.info(f"warning: {line}")
+        log.info(f"loaded {len(pools.vocals.clips)} vocal and {len(pools.accompaniment.clips)} accompaniment clips "
+                 f"in {time.time() - t0:.0f}s; command: {' '.join(sys.argv)}")
+        if corpus_hours:
+            log.info(f"corpus {args.corpus}: " + ", ".join(f"{g} {h:.2f} h" for g, h in sorted(corpus_hours.items())))
+        augment = Augmentation.from_args(args)
+        mixer = Mixer(pools, length, cfg["channels"], seed=args.seed, augment=augment, weights=args.corpora,
+                      sample_rate=cfg["sample_rate"])
+        run = Run(ap, args, mixer, state)
+        log.info(f"{args.model}: {sum(p.numel() for p in run.net.parameters()):,} parameters, "
+                 f"{args.frames} frames x batch {args.batch}")
+        run.loop()
+        run.finish({"augmentation": augment.as_dict(),
+                    "corpus": str(args.corpus) if args.corpus else None,
+                    "corpus_hours": {g: round(h, 3) for g, h in corpus_hours.items()},
+                    "init_weights": str(args.init_weights) if args.init_weights else None,
+                    "command": "python -m acapella.model.train " + " ".join(argv if argv is not None else sys.argv[1:])})
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
