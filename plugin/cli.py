@@ -19,7 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from acapella import __version__
+from acapella import __version__, cluster
 from acapella.audio import STEMS, check_stems
 from acapella.files import AUDIO_EXTENSIONS, FORMATS
 from acapella.stream import CHUNK_SECONDS
@@ -130,6 +130,10 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     from acapella.separator import Separator
 
+    if getattr(args, "cluster", None):
+        from acapella.cluster import run_cli
+
+        return run_cli(args)
     try:
         stems = check_stems(args.stems)
     except ValueError as exc:
@@ -306,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="overwrite existing outputs")
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
     s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")
+    cluster.add_arguments(s)
     s.set_defaults(func=cmd_separate)
 
     d = sub.add_parser("demo", help="write a synthetic demo song (sung vowels over drums, bass and chords)")
@@ -313,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seconds", type=float, default=8.0, help="length (default: %(default)s)")
     d.add_argument("--force", action="store_true", help="overwrite OUT_FILE")
     d.set_defaults(func=cmd_demo)
+
+    cluster.add_worker_parser(sub)
 
     m = sub.add_parser("models", help="list the bundled models")
     m.set_defaults(func=cmd_models)
