@@ -680,6 +680,7 @@ def add_worker_parser(sub) -> None:
     w.add_argument("--local-directory", default=None, metavar="DIR",
                    help="the worker's scratch folder (default: a new one in the system's temporary folder)")
     w.add_argument("--name", default=None, help="the worker's name on the scheduler")
+    w.add_argument("--host", default=None, help="the address to listen on (default: the one that reaches the scheduler)")
     w.set_defaults(func=cmd_worker)
 
 
@@ -697,9 +698,10 @@ def cmd_worker(args) -> int:
 
     local = args.local_directory or tempfile.mkdtemp(prefix="acapella-worker-")
     cmd = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler, "--nthreads", "1",
-           "--local-directory", local]
-    if args.name:
-        cmd += ["--name", args.name]
+           "--local-directory", local, "--no-dashboard"]
+    for flag, value in (("--name", args.name), ("--host", args.host)):
+        if value:
+            cmd += [flag, value]
     env = dict(os.environ)
     if args.threads:
         env[WORKER_THREADS] = str(args.threads)
