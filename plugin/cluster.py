@@ -390,7 +390,7 @@ def iter_library(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
                 raise ClusterError(next(iter(problems.values())))
             previous_failures = c.run_on_scheduler(_set_allowed_failures, value=0)
             try:
-                yield from _drive(c, separate, distributed, as_completed, manifest, report, walk(inputs, out_dir), options,
+                yield from _drive(c, separate, distributed, as_completed, manifest, report, walk(inputs), options,
                                   okey, worker_out, pmap, run, retries, skip_failed, per_worker, progress)
             finally:
                 with contextlib.suppress(Exception):
@@ -559,7 +559,7 @@ class _Progress:
     bar has a total, and an ETA, as soon as the walk is done.
     """
 
-    def __init__(self, inputs, out_dir, enabled: bool):
+    def __init__(self, inputs, enabled: bool):
         from tqdm import tqdm
 
         self.tty = sys.stderr.isatty()
@@ -571,15 +571,15 @@ class _Progress:
         self.bar = tqdm(total=None, desc="files", unit="file", file=sys.stderr, disable=not (enabled and self.tty),
                         bar_format="{desc} {n_fmt}/{total_fmt} {bar} [{elapsed}<{remaining}, {rate_fmt}] {postfix}")
         if enabled:
-            threading.Thread(target=self._count, args=(list(inputs), out_dir), daemon=True).start()
+            threading.Thread(target=self._count, args=(list(inputs),), daemon=True).start()
             if not self.tty:
                 threading.Thread(target=self._status_lines, daemon=True).start()
 
-    def _count(self, inputs, out_dir) -> None:
+    def _count(self, inputs) -> None:
         from acapella.outputs import walk
 
         n = 0
-        for _ in walk(inputs, out_dir):
+        for _ in walk(inputs):
             if self._stop.is_set():
                 return
             n += 1
@@ -641,11 +641,11 @@ def run_cli(args) -> int:
         return 2
     as_json = bool(getattr(args, "json", False))
     show = not args.quiet
-    progress = _Progress(args.inputs, args.output, enabled=show)
+    progress = _Progress(args.inputs, enabled=show)
     report = Report()
     try:
         for record in iter_library(args.inputs, args.output, cluster=args.cluster, model=args.model,
-                                   stems=args.stems.split(",") if isinstance(args.stems, str) else args.stems,
+                                   stems=args.stems,
                                    format=args.format, chunk_seconds=args.chunk_seconds, threads=args.threads,
                                    per_channel=args.per_channel, vocal_pan=args.vocal_pan, force=args.force,
                                    plot=getattr(args, "plot", False), retries=args.retries,

@@ -106,9 +106,9 @@ def song(seconds: float = 8.0, sr: int = 44100, seed: int = 0) -> tuple[np.ndarr
     return vocals.astype(np.float32), acc.astype(np.float32)
 
 
-def write(path: str, seconds: float = 8.0, sr: int = 44100) -> None:
-    """Writes the demo mixture to `path` (any format soundfile writes, by extension)."""
+def write(path: str, seconds: float = 8.0, sr: int = 44100, format: str | None = None) -> None:
+    """Writes the demo mixture to `path` in `format` (any soundfile writes; default: by extension)."""
     import soundfile as sf
 
     v, a = song(seconds, sr)
-    sf.write(path, (v + a).T, sr)
+    sf.write(path, (v + a).T, sr, format=format)

@@ -170,7 +170,7 @@ def test_normal_run_matches_a_local_run(library, scheduler, client, tmp_path):
 
     local = tmp_path / "local"
     sep = Separator(threads=1)
-    for job in walk([library], local):
+    for job in walk([library]):
         mine = run_job(job, local, sep, Options())
         theirs = recs[job.source.resolve()]
         assert theirs["status"] == mine["status"]
