@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from acapella import __version__
-from acapella.audio import STEMS, check_stems
+from acapella.stems import STEMS, parse_stems
 from acapella.files import AUDIO_EXTENSIONS, FORMATS
 from acapella.stream import CHUNK_SECONDS
 
@@ -131,7 +131,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from acapella.separator import Separator
 
     try:
-        stems = check_stems(args.stems)
+        stems = parse_stems(args.stems)
     except ValueError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -214,7 +214,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from acapella.models import OnnxModel, bundled, catalogue, resolve
+    from acapella.onnx_model import OnnxModel, bundled, catalogue, resolve
 
     cat = catalogue()
     rows = []
