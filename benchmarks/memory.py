@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--minutes {args.minutes:g}: give at least {BLOCK_SECONDS / 60:.3g} (one {BLOCK_SECONDS}-second block)")
     if args.rate < 1:
         ap.error(f"--rate {args.rate}: give a sample rate in Hz above 0")
-    from acapella.models import resolve
+    from acapella.onnx_model import resolve
 
     try:  # before minutes of writing the file
         resolve(args.model)

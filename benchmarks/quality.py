@@ -165,7 +165,7 @@ def noting_vocal_pans(sep, found: list[float]):
 
 def main(argv: list[str] | None = None) -> int:
     from acapella.evaluate import VALIDATION_SETS, evaluate_folder, incomplete_songs, list_songs, paired_change
-    from acapella.models import bundled
+    from acapella.onnx_model import bundled
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", nargs="?", type=Path, help="folder of song sub-folders")
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         from acapella.evaluate import oracle_mask
 
         if args.oracle == "model":
-            from acapella.models import OnnxModel
+            from acapella.onnx_model import OnnxModel
 
             try:
                 m = OnnxModel(args.model)

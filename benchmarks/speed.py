@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from acapella import Separator
-from acapella.models import resolve
+from acapella.onnx_model import resolve
 from acapella.stream import CHUNK_SECONDS
 from acapella.transforms import STFT
 

@@ -5,7 +5,8 @@
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from acapella.separator import STEMS, Separator
+from acapella.separator import Separator
+from acapella.stems import STEMS
 from acapella.effects import StemMixer, VocalIsolator, VocalRemover
 from acapella.board import Pedalboard, StemChains
 

@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 
 from acapella import __version__, cluster, options, outputs
-from acapella.audio import STEMS
 from acapella.files import FORMATS, escape
+from acapella.stems import STEMS
 from acapella.stream import CHUNK_SECONDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -144,7 +144,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from acapella.models import OnnxModel, bundled, catalogue, resolve
+    from acapella.onnx_model import OnnxModel, bundled, catalogue, resolve
 
     cat = catalogue()
     rows = []

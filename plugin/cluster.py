@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from acapella.audio import STEMS
+from acapella.stems import STEMS
 
 MANIFEST_DIR = ".acapella"
 MANIFEST = "manifest.jsonl"
@@ -345,7 +345,7 @@ def iter_library(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     distributed = _distributed()
     from distributed import as_completed
 
-    from acapella import models
+    from acapella import onnx_model as models
     from acapella.outputs import Options, walk
     from acapella.stream import CHUNK_SECONDS
 

@@ -58,7 +58,7 @@ from collections import deque
 
 import numpy as np
 
-from acapella import audio as _audio
+from acapella import layout as _audio
 from acapella.separator import Separator
 
 #: ``mode`` -> (future_seconds, chunk_seconds) of the streaming pipeline.

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-STEMS: tuple[str, str] = ("vocals", "accompaniment")
+from acapella.stems import STEMS
 
 
 @dataclass(frozen=True)

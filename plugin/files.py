@@ -451,7 +451,9 @@ class AtomicWriters:
         n = vocals.shape[1]
         self._pending = pending[:, n:]
         if n:
-            self.write({"vocals": vocals, "accompaniment": pending[:, :n] - vocals})
+            from acapella.stems import split
+
+            self.write(split(pending[:, :n], vocals, self.targets))
 
     def write(self, stems: dict[str, np.ndarray]) -> None:
         """Appends one block to each stem named in `stems`, each (channels, n) float32."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from acapella.audio import check_stems
+from acapella.stems import parse_stems
 from acapella.files import check_format
 
 
@@ -68,7 +68,7 @@ def stems(text: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a stem is listed twice in {text!r}")
     try:
-        return check_stems(names)
+        return parse_stems(names)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

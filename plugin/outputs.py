@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Callable, Iterable, Iterator
 
-from acapella.audio import STEMS, check_stems
+from acapella.stems import STEMS, parse_stems
 from acapella.files import AUDIO_EXTENSIONS, FORMATS, atomic_output, check_format, escape
 
 RECORD = "acapella.json"  # the sidecar record in each output folder
@@ -61,7 +61,7 @@ class Options:
     plot: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "stems", check_stems(self.stems))
+        object.__setattr__(self, "stems", parse_stems(self.stems))
         object.__setattr__(self, "format", check_format(self.format))
 
 
@@ -146,7 +146,7 @@ def source_record(job: Job, separator, options: Options) -> dict:
 
 def model_id(separator) -> str:
     """A bundled model by name; any other by its absolute path."""
-    from acapella import models
+    from acapella import onnx_model as models
 
     path = Path(separator.model.path)
     if path.stem in models.bundled() and models.resolve(path.stem).resolve() == path.resolve():

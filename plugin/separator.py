@@ -10,12 +10,12 @@ from typing import Callable, Iterable
 import numpy as np
 from pedalboard.io import StreamResampler
 
-from acapella import audio as _audio
+from acapella import layout as _audio
 from acapella import panning
-from acapella.models import OnnxModel
+from acapella.onnx_model import OnnxModel
 from acapella.stream import CHUNK_SECONDS, SpectralStream
 
-STEMS = _audio.STEMS
+from acapella.stems import STEMS, parse_stems
 
 _delays: dict[tuple[int, int], float] = {}
 _delays_lock = threading.Lock()
@@ -311,7 +311,7 @@ class Separator:
         """
         from acapella import files
 
-        stems = _audio.check_stems(stems)
+        stems = parse_stems(stems)
         fmt = files.check_format(format)
         out_dir = Path(out_dir)
         targets = {s: out_dir / f"{s}.{fmt}" for s in stems}

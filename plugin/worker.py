@@ -56,7 +56,7 @@ class SeparatorPlugin(WorkerPlugin):
             self.problem = f"worker {worker.address} cannot load model {self.model}: {_reason(exc)}"
 
     def _model_path(self, worker) -> Path:
-        from acapella import models
+        from acapella import onnx_model as models
 
         if self.model_bytes is None:
             return models.resolve(self.model)
@@ -103,7 +103,7 @@ def plugin_problem(dask_worker) -> str | None:
 
 def identity() -> dict:
     """What the driver checks of each worker: acapella's version and the bundled models' hashes."""
-    from acapella import models
+    from acapella import onnx_model as models
 
     return {"version": _version(), "pid": os.getpid(), "host": socket.gethostname(),
             "models": {name: file_digest(models.resolve(name)) for name in models.bundled()},

@@ -133,7 +133,7 @@ def mir1k_clips(folder: Path, n: int, extra: tuple[str, ...] = ()) -> None:
     (93, ("abjones_9_99",), "default"),   # a foreign clip under the set's prefix
 ])
 def test_record_refuses_all_but_a_bundled_model_on_the_whole_set(bench, tmp_path, clips, extra, model):
-    from acapella.models import resolve
+    from acapella.onnx_model import resolve
 
     card = bench.parent / "model" / "models.json"
     before = card.read_bytes()

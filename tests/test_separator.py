@@ -161,7 +161,7 @@ def test_pipeline_checks_its_arguments_and_blocks(separator):
 def test_model_copies():
     import copy
 
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
 
     m = OnnxModel()
     assert copy.copy(m).sample_rate == m.sample_rate

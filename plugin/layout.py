@@ -1,13 +1,10 @@
-"""Input checks and array layouts, shared by `Separator` and the effects."""
+"""Input checks and array layouts: how audio arrays are read and given back, shared by `Separator` and the effects."""
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Iterable
 
 import numpy as np
-
-STEMS = ("vocals", "accompaniment")
 
 
 class Layout:
@@ -81,15 +78,3 @@ def check_count(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
     return int(value)
-
-
-def check_stems(stems: Iterable[str] | str) -> tuple[str, ...]:
-    """Validated stem names, e.g. from "vocals,accompaniment"."""
-    if isinstance(stems, str):
-        stems = [s.strip() for s in stems.split(",") if s.strip()]
-    stems = tuple(dict.fromkeys(stems))
-    bad = [s for s in stems if s not in STEMS]
-    if bad or not stems:
-        raise ValueError(f"unknown stem {bad[0]!r}: choose from {', '.join(STEMS)}" if bad
-                         else f"no stems chosen: choose from {', '.join(STEMS)}")
-    return stems
