@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         log = open(tmp / "cluster.log", "wb")
         try:
             sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                      "--port", str(port), "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)
+                                      "--port", str(port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0"],
+                                     stdout=log, stderr=subprocess.STDOUT)
             procs.append(sched)
             for i in range(args.workers):
                 procs.append(subprocess.Popen(

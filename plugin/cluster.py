@@ -236,7 +236,9 @@ def _connected(client, cluster, timeout: float):
         if not n.isdigit() or int(n) < 1:
             raise ClusterError(f"--cluster {cluster}: give local or local:N with N at least 1")
         own_cluster = distributed.LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                                               host="127.0.0.1", dashboard_address=None, scheduler_port=0)
+                                               host="127.0.0.1", scheduler_port=0,
+                                               # the HTTP servers too, which listen even without a dashboard
+                                               dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0")
         address = own_cluster
     else:
         address = cluster
@@ -635,10 +637,11 @@ def add_arguments(parser) -> None:
 
 def run_cli(args) -> int:
     """``acapella separate ... --cluster ADDRESS``: exit status as for a local run."""
-    err = lambda msg: print(f"acapella: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    from acapella.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _err as err
+
     if args.retries < 0:
         err(f"--retries must be a whole number from 0, got {args.retries}")
-        return 2
+        return EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
     show = not args.quiet
     progress = _Progress(args.inputs, enabled=show)
@@ -658,18 +661,18 @@ def run_cli(args) -> int:
     except (ClusterError, ValueError) as exc:
         progress.close()
         err(_reason(exc))
-        return 2
-    except KeyboardInterrupt:
+        return EXIT_USAGE
+    except KeyboardInterrupt as exc:
         progress.close()
         err(f"interrupted; in-flight files cancelled, no partial output left behind; "
             f"{report.done} done this run, recorded in {report.manifest}")
-        raise
+        return 128 + exc.signum if isinstance(getattr(exc, "signum", None), int) else EXIT_INTERRUPTED
     progress.close()
     if show:
         err(f"{progress.summary()}; stems in {args.output}, records in {report.manifest}")
     if report.failed:
         err(f"{report.failed} input(s) failed")
-    return 1 if report.failed else 0
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def add_worker_parser(sub) -> None:
@@ -697,8 +700,9 @@ def cmd_worker(args) -> int:
     import tempfile
 
     local = args.local_directory or tempfile.mkdtemp(prefix="acapella-worker-")
+    # The worker's HTTP server (health, metrics) listens even without a dashboard: on --host, if given.
     cmd = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler, "--nthreads", "1",
-           "--local-directory", local, "--no-dashboard"]
+           "--local-directory", local, "--no-dashboard", "--dashboard-address", f"{args.host or ''}:0"]
     for flag, value in (("--name", args.name), ("--host", args.host)):
         if value:
             cmd += [flag, value]

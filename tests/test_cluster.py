@@ -72,6 +72,18 @@ class Processes:
             os.kill(pid, signal.SIGKILL)
         assert not left, f"processes left running: {left}"
 
+    def listening(self) -> set[str]:
+        """The addresses that these processes and their descendants listen on."""
+        self.note_descendants()
+        found = set()
+        for pid in self.seen:
+            try:
+                conns = psutil.Process(pid).net_connections(kind="inet")
+            except psutil.NoSuchProcess:
+                continue
+            found.update(c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN)
+        return found
+
     def alive(self) -> list[int]:
         out = []
         for pid in self.seen:
@@ -83,14 +95,21 @@ class Processes:
         return out
 
 
-def _start_cluster(procs: Processes, folder: Path, workers: int, env=None) -> str:
+def _start_cluster(procs: Processes, folder: Path, workers: int, env=None, plain: bool = False) -> str:
+    """A scheduler and `workers` `acapella worker` processes; or, `plain`, `dask worker`s without nannies."""
     port = _port()
     address = f"tcp://127.0.0.1:{port}"
     procs.start(f"scheduler-{port}", [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                      "--port", str(port), "--no-dashboard"])
+                                      "--port", str(port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0"])
     for i in range(workers):
-        procs.start(f"worker-{port}-{i}", _acapella("worker", address, "--threads", "1", "--host", "127.0.0.1",
-                                                    "--local-directory", str(folder / f"worker-{port}-{i}")), env)
+        local = str(folder / f"worker-{port}-{i}")
+        if plain:
+            cmd = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
+                   "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--local-directory",
+                   local]
+        else:
+            cmd = _acapella("worker", address, "--threads", "1", "--host", "127.0.0.1", "--local-directory", local)
+        procs.start(f"worker-{port}-{i}", cmd, env)
     with distributed.Client(address, timeout=STARTUP) as c:
         c.wait_for_workers(workers, timeout=STARTUP)
     procs.note_descendants()
@@ -154,7 +173,7 @@ def _temporaries(out: Path) -> list[Path]:
 # --- a normal run -------------------------------------------------------------------------------
 
 
-def test_normal_run_matches_a_local_run(library, scheduler, client, tmp_path):
+def test_normal_run_matches_a_local_run(library, scheduler, client, processes, tmp_path):
     from acapella import Separator
     from acapella.outputs import Options, run_job, walk
 
@@ -195,6 +214,7 @@ def test_normal_run_matches_a_local_run(library, scheduler, client, tmp_path):
     assert sorted(loads.values()) == [1, 1], loads
     assert {rec["status"] for rec in _manifest(out)} == {"done", "failed"} and len(_manifest(out)) == 5
     assert not _temporaries(out)
+    assert processes.listening() == {"127.0.0.1"}
 
 
 # --- workers that die ---------------------------------------------------------------------------
@@ -267,6 +287,26 @@ def test_a_file_that_kills_every_worker_takes_no_other_down(tmp_path, client):
     recs = {Path(r["input"]).stem: r for r in _manifest(tmp_path / "stems")}
     assert recs[KILL_ON]["attempts"] == 2 and recs[KILL_ON]["status"] == "failed"
     assert all(recs[f"innocent{i}"]["status"] == "done" and recs[f"innocent{i}"]["attempts"] == 1 for i in range(4))
+
+
+def test_a_custom_model_travels_from_the_driver(tmp_path, client):
+    from acapella import Separator, onnx_model
+
+    model = tmp_path / "driver-only" / "mine.onnx"
+    model.parent.mkdir()
+    model.write_bytes(onnx_model.resolve("acapellabot").read_bytes())
+    _song(tmp_path / "lib" / "one.wav", 1.0, seed=50)
+    # The workers cannot see the driver's folder of the model: it must travel as bytes.
+    records = list(cluster.iter_library([tmp_path / "lib"], tmp_path / "stems", client=client, model=model,
+                                        path_map=[f"{model.parent}={tmp_path / 'not-mounted'}"]))
+    assert [r["status"] for r in records] == ["done"]
+    digest = cluster.file_digest(model)
+    copies = client.run(lambda dask_worker: sorted(os.listdir(Path(dask_worker.local_directory) / "acapella-models")))
+    assert f"{digest}.onnx" in {name for names in copies.values() for name in names}
+    x, _ = sf.read(tmp_path / "lib" / "one.wav", dtype="float32", always_2d=True)
+    v, _ = sf.read(records[0]["stems"]["vocals"], dtype="float32", always_2d=True)
+    ref = Separator(model=model, threads=1).separate(x.T, 44100)["vocals"].T
+    np.testing.assert_allclose(v, ref, atol=1e-6, rtol=0)  # the custom model's stems, not the default's
 
 
 # --- resuming -----------------------------------------------------------------------------------
@@ -345,7 +385,7 @@ def test_a_worker_of_another_version_is_refused(tmp_path, processes, library):
     (fake / "acapella-9.9.9.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: acapella\n"
                                                                  "Version: 9.9.9\n")
     env = {"PYTHONPATH": os.pathsep.join([str(fake)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
-    address = _start_cluster(processes, tmp_path, 1, env=env)
+    address = _start_cluster(processes, tmp_path, 1, env=env, plain=True)  # a plain `dask worker` serves too
     r = subprocess.run(_acapella("separate", str(library), "-o", str(tmp_path / "o"), "--cluster", address),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
