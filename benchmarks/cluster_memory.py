@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _local_cluster import local_cluster  # noqa: E402
 
 DRIVER = r"""
 import json, sys, threading, time, psutil
@@ -58,12 +57,6 @@ print(json.dumps({"before": before, "peak": peak, "seconds": secs, "done": repor
 """
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _library(root: Path, n: int) -> Path:
     """`n` damaged WAVs, 100 to a folder."""
     for i in range(n):
@@ -84,21 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers < 1:
         raise SystemExit(f"cluster_memory.py: --workers must be at least 1, got {args.workers}")
 
-    procs = []
     with tempfile.TemporaryDirectory(prefix="acapella-cluster-memory-") as tmp:
         tmp = Path(tmp)
-        port = _port()
-        address = f"tcp://127.0.0.1:{port}"
-        log = open(tmp / "cluster.log", "wb")
-        try:
-            sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                      "--port", str(port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0"],
-                                     stdout=log, stderr=subprocess.STDOUT)
-            procs.append(sched)
-            for i in range(args.workers):
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "acapella.cli", "worker", address, "--threads", "1", "--host", "127.0.0.1",
-                     "--local-directory", str(tmp / f"worker{i}")], stdout=log, stderr=subprocess.STDOUT))
+        with local_cluster(tmp, args.workers) as (address, sched):
             rows = []
             runs = (("warm-up", 50, "out-warm", "0"), ("small", args.small, "out-small", "0"),
                     ("large", args.files, "out-large", "0"), ("large, resumed", args.files, "out-large", "1"))
@@ -114,15 +95,6 @@ def main(argv: list[str] | None = None) -> None:
                 m = json.loads(r.stdout.strip().splitlines()[-1])
                 if name != "warm-up":  # the scheduler's first tasks grow it once, whatever their number
                     rows.append((name, n, m))
-        finally:
-            for p in reversed(procs):
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in reversed(procs):
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
 
     mb = 1 / 2**20
     print(f"{'library':<16}{'files':>8}{'driver MB':>18}{'scheduler MB':>20}{'seconds':>10}{'ms/file':>9}")  # wall time

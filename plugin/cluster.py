@@ -147,8 +147,11 @@ class Manifest:
     def __init__(self, out_dir: str | os.PathLike):
         self.folder = Path(out_dir) / MANIFEST_DIR
         self.path = self.folder / MANIFEST
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ClusterError(f"cannot write to output folder {out_dir}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -196,9 +199,12 @@ class Manifest:
 # --- the driver ---------------------------------------------------------------------------------
 
 
+FAILURES_KEPT = 1000  # in a Report; the manifest holds every one
+
+
 @dataclass
 class Report:
-    """What a run did: counts, the failures with their reasons, time and audio separated."""
+    """What a run did: counts, the first `FAILURES_KEPT` failures with their reasons, time and audio separated."""
 
     done: int = 0
     skipped: int = 0
@@ -218,7 +224,8 @@ class Report:
             self.skipped += 1
         else:
             self.failed += 1
-            self.failures.append((record.get("input"), record.get("reason")))
+            if len(self.failures) < FAILURES_KEPT:
+                self.failures.append((record.get("input"), record.get("reason")))
 
 
 @contextlib.contextmanager
@@ -320,7 +327,6 @@ class _Attempt:
     mtime_ns: int | None
     attempts: int = 0  # tries that started on a worker that then died
     unseen: int = 0  # deaths of a worker it was waiting on, before it started
-    first: float = field(default_factory=time.time)
 
 
 def iter_library(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *, client=None, cluster=None,
@@ -370,22 +376,23 @@ def iter_library(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     from acapella.worker import SeparatorPlugin, plugin_problem, separate
 
     plugin = SeparatorPlugin(_version(), str(model) if bundled else os.fsdecode(model_path.resolve()),
-                                    None if bundled else model_path.read_bytes(), digest, settings, pmap)
+                             None if bundled else model_path.read_bytes(), digest, settings, pmap)
     run_options = _run_options(options, settings)
     okey = (run_options, digest)
     out_dir = Path(out_dir)
     worker_out = pmap.to_worker(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(out_dir)
     run = uuid.uuid4().hex[:12]
     report = report if report is not None else Report()
-    report.manifest = manifest.path
+    report.manifest = out_dir / MANIFEST_DIR / MANIFEST
     started = time.monotonic()
+    manifest = None
     try:
         with _connected(client, cluster, connect_timeout) as c:
             address = c.scheduler.address if c.scheduler else cluster
             _wait_for_workers(c, address, workers_timeout)
             _check_workers(c, plugin, address)
+            # Only now that the run can start does the output folder get its manifest and lock.
+            manifest = Manifest(out_dir)
             c.register_plugin(plugin, name=PLUGIN_NAME)
             problems = {a: p for a, p in c.run(plugin_problem).items() if p}
             if problems:
@@ -399,7 +406,8 @@ def iter_library(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike
                     c.run_on_scheduler(_set_allowed_failures, value=previous_failures)
     finally:
         report.seconds = time.monotonic() - started
-        manifest.close()
+        if manifest is not None:
+            manifest.close()
 
 
 def _set_allowed_failures(dask_scheduler, value: int) -> int:
@@ -408,8 +416,9 @@ def _set_allowed_failures(dask_scheduler, value: int) -> int:
     return before
 
 
-def _drive(c, separate_task, distributed, as_completed, manifest, report, jobs, options, okey, worker_out, pmap, run, retries,
-           skip_failed, per_worker, progress) -> Iterator[dict]:
+def _drive(c, separate_task, distributed, as_completed, manifest, report, jobs, options, okey, worker_out, pmap, run,
+           retries, skip_failed, per_worker, progress) -> Iterator[dict]:
+    """Keeps `per_worker` tasks per worker thread in flight, counts attempts, records and yields each input."""
     starts: dict[str, str] = {}  # task key -> the worker it started on
     c.subscribe_topic(f"acapella-{run}", lambda event: starts.__setitem__(event[1]["key"], event[1]["worker"]))
     pending: dict = {}  # future -> _Attempt

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.utils import sync
 from distributed.worker import thread_state
 
 from acapella.cluster import (KILL_HOOK, PLUGIN_NAME, WORKER_THREADS, ClusterError, PathMap, _reason, _version,
@@ -124,7 +125,10 @@ def separate(job, out_dir: str, options, run: str) -> dict:
 
     worker = get_worker()
     key = getattr(thread_state, "key", None)
-    worker.log_event(f"acapella-{run}", {"key": key, "worker": worker.address, "pid": os.getpid()})
+    # Sent and acknowledged before any work (`Worker.log_event` would batch it, and a worker killed at once
+    # would never send it), so that the driver has it before it can hear that this worker died.
+    sync(worker.loop, worker.scheduler.log_event, topic=f"acapella-{run}",
+         msg={"key": key, "worker": worker.address, "pid": os.getpid()})
     plugin = worker.plugins.get(PLUGIN_NAME)
     if plugin is None or plugin.problem or plugin.separator is None:
         raise ClusterError(plugin.problem if plugin is not None and plugin.problem
