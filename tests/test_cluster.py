@@ -334,10 +334,12 @@ def test_resume_after_sigterm(tmp_path, scheduler, client):
         time.sleep(0.05)
     assert not _temporaries(out)
 
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    second = _records(r.stdout)
-    assert len(second) == 8
+    # The reruns go through the Python API, the same driver as the command's, without a process to start.
+    def rerun(**options):
+        return {Path(r["input"]).resolve(): r for r in cluster.iter_library([lib], out, client=client, **options)}
+
+    second = rerun()
+    assert len(second) == 8 and not any(r["status"] == "failed" for r in second.values())
     for path, rec in second.items():
         if str(path) in {str(Path(f).resolve()) for f in first}:
             assert rec["status"] == "skipped"  # never separated twice
@@ -346,14 +348,10 @@ def test_resume_after_sigterm(tmp_path, scheduler, client):
     assert all((out / f"d{i % 2}" / f"s{i}" / "vocals.wav").exists() for i in range(8))
 
     _song(lib / "d0" / "new.wav", 1.0, seed=99)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    third = _records(r.stdout)
+    third = rerun()
     assert [p.name for p, rec in third.items() if rec["status"] == "done"] == ["new.wav"]
 
-    r = subprocess.run(cmd + ["--format", "flac"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert {rec["status"] for rec in _records(r.stdout).values()} == {"done"}
+    assert {rec["status"] for rec in rerun(format="flac").values()} == {"done"}
     assert len(list(out.rglob("vocals.flac"))) == 9
 
 
@@ -421,3 +419,20 @@ def test_local_cluster(tmp_path, processes):
         v, _ = sf.read(rec["stems"]["vocals"], dtype="float32", always_2d=True)
         a, _ = sf.read(rec["stems"]["accompaniment"], dtype="float32", always_2d=True)
         np.testing.assert_allclose(v + a, x, atol=1e-6, rtol=0)
+
+
+# --- the benchmarks' option checks --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script, args, words", [
+    ("cluster_memory.py", ["--small", "5", "--files", "3"], ["--small", "--files"]),
+    ("cluster_memory.py", ["--workers", "0"], ["--workers"]),
+    ("cluster.py", ["--workers", "1,x"], ["--workers", "1,x"]),
+    ("cluster.py", ["--songs", "0"], ["--songs"]),
+])
+def test_benchmarks_refuse_bad_options_in_one_line(script, args, words):
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    r = subprocess.run([sys.executable, str(bench), *args], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert all(w in line for w in words), line
