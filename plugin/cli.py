@@ -116,11 +116,10 @@ def cmd_separate(args: argparse.Namespace) -> int:
             if result["status"] == "failed":
                 failed += 1
                 _err(f"{name}: {result['reason']}")
-            elif result["status"] == "skipped":
-                if not args.quiet:
-                    _err(f"skipping {name}: {result['reason']}")
             else:
                 done.append(result)
+                if result["status"] == "skipped" and not args.quiet:
+                    _err(f"skipping {name}: {result['reason']}")
             for line in result["warnings"]:
                 _err(f"warning: {line}")
             if args.json:
@@ -165,7 +164,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from acapella import demo
-    from acapella.files import atomic_output
+    from acapella.files import AtomicWriters
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -177,11 +176,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.seconds <= 3600:
         _err(f"--seconds must be a number of seconds from 0 to 3600, got {args.seconds:g}")
         return EXIT_USAGE
-    try:
-        with atomic_output(out) as tmp:
-            demo.write(tmp, seconds=args.seconds, format=out.suffix.lstrip("."))
+    vocals, accompaniment = demo.song(args.seconds)
+    try:  # written as stems are: by the encoder process, verified, then renamed into place
+        with AtomicWriters({"demo": out}, demo.RATE, 2, out.suffix.lstrip("."), frames=vocals.shape[1]) as w:
+            w.write({"demo": vocals + accompaniment})
     except OSError as exc:
-        _err(f"cannot write {escape(out)}: {exc.strerror or exc}")
+        _err(exc.strerror if exc.strerror and not exc.filename else f"cannot write {escape(out)}: {exc.strerror or exc}")
         return EXIT_FAILED
     print(escape(out))
     return EXIT_OK

@@ -357,3 +357,31 @@ def test_stale_temporaries_of_dead_runs_are_swept(tmp_path):
             p.kill()
             p.wait()
     assert files.sweep_temporaries(folder) == [live]
+
+
+def test_on_a_terminal_the_run_ends_by_saying_where_the_stems_went(tmp_path):
+    import pty
+
+    songs = [write(tmp_path / "in" / name, noise((8000, 2)), subtype="FLOAT") for name in ("a.wav", "b.wav")]
+    out = tmp_path / "out"
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([*acapella_command(), "separate", str(tmp_path / "in"), "-o", str(out), "--quiet"],
+                              stdout=slave, stderr=subprocess.PIPE, text=True, timeout=600)
+        os.close(slave)
+        said = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    lines = said.decode().splitlines()
+    assert lines == [f"{songs[0]} -> {out / 'a'}{os.sep}", f"{songs[1]} -> {out / 'b'}{os.sep}"]
+    # Not on a pipe: scripts read --json instead.
+    assert run("separate", tmp_path / "in", "-o", out, "--quiet").stdout == ""
