@@ -60,6 +60,7 @@ import numpy as np
 
 from acapella import layout as _audio
 from acapella.separator import Separator
+from acapella.stems import STEMS
 
 #: ``mode`` -> (future_seconds, chunk_seconds) of the streaming pipeline.
 MODES: dict[str, tuple[float | None, float]] = {
@@ -408,15 +409,15 @@ class SeparatingEffect(Effect):
         if MODES[self._mode][0] is None:
             # Full look-ahead: the output does not depend on the chunking, so use the
             # separator's own (large, fast) chunks, exactly as Separator.separate does.
-            pipe = sep.pipeline(rate, x.shape[0], vocal_pan=sep._pan_for(x, rate))
-            block = max(1, int(sep.chunk_seconds * rate))
+            pan = sep.steering_pan(lambda a, b: x[:, a:b], x.shape[1], rate, x.shape[0])
+            stream = sep.stem_stream(rate, x.shape[0], vocal_pan=pan)
         else:
-            pipe = self._pipeline(rate, x.shape[0])
-            block = max(1, 10 * rate)
-        parts = [pipe.push(x[:, i:i + block]) for i in range(0, x.shape[1], block)]
-        parts.append(pipe.finish())
-        vocals = np.concatenate(parts, axis=1)
-        return vocals, x - vocals
+            future, chunk = MODES[self._mode]
+            stream = sep.stem_stream(rate, x.shape[0], future_seconds=future, chunk_seconds=chunk)
+        size = sep.block_size(rate, x.shape[0])
+        parts = [stream.push(x[:, i:i + size]) for i in range(0, x.shape[1], size)]
+        parts.append(stream.finish())
+        return tuple(np.concatenate([p[s] for p in parts], axis=1) for s in STEMS)
 
     def _open(self, rate: int, channels: int, buffer_size: int) -> None:
         self._splitter = _Splitter(self._pipeline(rate, channels))
