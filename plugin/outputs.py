@@ -335,20 +335,20 @@ def _clean_up(folder: Path | None, made: bool | None) -> None:
 
 def separate_into(separator, source: Path, targets: dict[str, Path], fmt: str,
                   progress: Callable[[int], None] | None = None, warn: Callable[[str], None] | None = None) -> None:
-    """Separates `source` block by block into `targets` (all in one folder), written atomically and verified."""
-    import warnings
+    """Separates `source` block by block into `targets` ``{stem: path}``, written atomically and verified.
 
+    The file never sits whole in memory. `warn` (default: `warnings.warn`) gets
+    one line for a file shorter than its header says, and one per stem that clips
+    in `fmt`; `progress` the number of input frames done, as they are.
+    """
     from acapella import files
 
-    folder = next(iter(targets.values())).parent
-    with files.Reader(source) as reader:
-        frames, channels = reader.frames, reader.channels
-    files.check_space(folder, fmt, frames, channels, len(targets))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        separator.separate_file(source, folder, stems=tuple(targets), format=fmt, force=True, progress=progress)
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            (warn or warnings.warn)(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    with files.Reader(source, warn=warn) as reader:
+        rate, channels = reader.sample_rate, reader.channels
+        pan = separator.steering_pan(reader.span, reader.frames, rate, channels)
+        blocks = reader.blocks(separator.block_size(rate, channels))
+        with files.AtomicWriters(targets, rate, channels, fmt, frames=reader.frames, warn=warn) as writers:
+            for stems in separator.separate_blocks(blocks, rate, stems=tuple(targets), vocal_pan=pan):
+                writers.write(stems)
+                if progress:
+                    progress(next(iter(stems.values())).shape[1])
