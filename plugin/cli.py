@@ -164,7 +164,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from acapella import demo
-    from acapella.files import AtomicWriters
+    from acapella.files import AtomicWriters, sweep_temporaries
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -176,6 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.seconds <= 3600:
         _err(f"--seconds must be a number of seconds from 0 to 3600, got {args.seconds:g}")
         return EXIT_USAGE
+    sweep_temporaries(out.parent, [out.name])  # what a killed earlier run left
     vocals, accompaniment = demo.song(args.seconds)
     try:  # written as stems are: by the encoder process, verified, then renamed into place
         with AtomicWriters({"demo": out}, demo.RATE, 2, out.suffix.lstrip("."), frames=vocals.shape[1]) as w:

@@ -138,15 +138,19 @@ def atomic_output(target: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Removes the temporaries in `folder` that no live process holds (left by a killed run); returns them."""
+def sweep_temporaries(folder: str | os.PathLike, targets: list[str] | None = None) -> list[Path]:
+    """Removes the temporaries in `folder` that no live process holds (left by a killed run); returns them.
+
+    With `targets`, only the temporaries of outputs of those names.
+    """
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
-        if not _PART.match(name):
+        m = _PART.match(name)
+        if not m or (targets is not None and m["name"] not in targets):
             continue
         path = Path(folder) / name
         try:
