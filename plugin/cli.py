@@ -28,7 +28,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _err(msg: str) -> None:
-    print(f"acapella: {msg}", file=sys.stderr, flush=True)
+    # One line, whatever a message picked up on its way (a file name with a newline in it).
+    print(f"acapella: {escape(msg)}", file=sys.stderr, flush=True)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -95,7 +96,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     options = outputs.Options(stems=args.stems, format=args.format, force=args.force, plot=args.plot)
     show = not args.quiet and sys.stderr.isatty()
-    protect = [j.source for j in jobs]
+    protect = frozenset(j.source.resolve() for j in jobs)
     done = []
     overall = tqdm(total=len(jobs), desc="files", unit="file", disable=not show, position=0, file=sys.stderr)
     try:
@@ -110,8 +111,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
             bar = tqdm(total=total, desc=escape(job.source.name)[:30], unit="smp", unit_scale=True, leave=False,
                        disable=not show, position=1, file=sys.stderr)
             with bar:
-                result = outputs.run_job(job, out_dir, sep, options, progress=bar.update,
-                                         protect=[p for p in protect if p != job.source])
+                result = outputs.run_job(job, out_dir, sep, options, progress=bar.update, protect=protect)
             name = escape(job.source)
             if result["status"] == "failed":
                 failed += 1

@@ -138,6 +138,11 @@ def atomic_output(target: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of `Temporary`'s."""
+    return _PART.match(name) is not None
+
+
 def sweep_temporaries(folder: str | os.PathLike, targets: list[str] | None = None) -> list[Path]:
     """Removes the temporaries in `folder` that no live process holds (left by a killed run); returns them.
 

@@ -21,14 +21,13 @@ input, so a batch or a cluster goes on past one.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Collection, Iterable, Iterator
 
 from acapella.stems import STEMS, parse_stems
 from acapella.files import AUDIO_EXTENSIONS, FORMATS, atomic_output, check_format, escape
@@ -256,14 +255,14 @@ def _result(job: Job, status: str, reason: str | None = None, folder: Path | Non
 
 
 def run_job(job: Job, out_dir: str | os.PathLike, separator, options: Options = Options(),
-            progress: Callable[[int], None] | None = None, protect: Iterable[Path] = ()) -> dict:
+            progress: Callable[[int], None] | None = None, protect: Collection[Path] = frozenset()) -> dict:
     """Separates one input into its output folder, and returns its record for ``--json``.
 
     The record: ``input``, ``status`` (``done``, ``skipped`` or ``failed``), ``reason``
     (why it failed or was skipped, or where it went instead), ``folder``, ``stems``
     (``{name: path}`` of every requested stem that is there, by name) and
-    ``warnings`` (one line each: a truncated input, a stem that clips). Paths that
-    must not be written (the other inputs of a batch) may be given as `protect`.
+    ``warnings`` (one line each: a truncated input, a stem that clips). Resolved
+    paths that must not be written (the inputs of a batch) may be given as `protect`.
     A failure is a record, never an exception; Ctrl-C still interrupts.
     """
     from acapella import files
@@ -297,7 +296,7 @@ def run_job(job: Job, out_dir: str | os.PathLike, separator, options: Options = 
                 if t.is_dir():
                     raise IsADirectoryError(f"{escape(t)} is a folder, not a stem file: move it away or choose another -o")
                 resolved = t.resolve()
-                if resolved == job.source.resolve() or resolved in {Path(p).resolve() for p in protect}:
+                if resolved == job.source.resolve() or resolved in protect:
                     raise ValueError(f"output {escape(t)} would overwrite an input; choose another -o")
             files.sweep_temporaries(folder)
             old = read_record(folder) if not options.force else None
@@ -321,13 +320,16 @@ def run_job(job: Job, out_dir: str | os.PathLike, separator, options: Options = 
 
 
 def _clean_up(folder: Path | None, made: bool | None) -> None:
-    """Removes an output folder that this job made and left without stems."""
+    """Removes an output folder that this job made and left without stems (its record and temporaries too)."""
+    from acapella.files import is_temporary
+
     if not made or folder is None:
         return
     try:
         names = os.listdir(folder)
-        if set(names) <= {RECORD}:
-            (folder / RECORD).unlink(missing_ok=True)
+        if all(n == RECORD or is_temporary(n) for n in names):
+            for n in names:
+                (folder / n).unlink(missing_ok=True)
             folder.rmdir()
     except OSError:
         pass  # what stays is an empty folder, not worth a second error
