@@ -28,7 +28,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _err(msg: str) -> None:
-    print(f"acapella: {msg}", file=sys.stderr, flush=True)
+    # One line, whatever a message picked up on its way (a file name with a newline in it).
+    print(f"acapella: {escape(msg)}", file=sys.stderr, flush=True)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -99,7 +100,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     options = outputs.Options(stems=args.stems, format=args.format, force=args.force, plot=args.plot)
     show = not args.quiet and sys.stderr.isatty()
-    protect = [j.source for j in jobs]
+    protect = frozenset(j.source.resolve() for j in jobs)
     done = []
     overall = tqdm(total=len(jobs), desc="files", unit="file", disable=not show, position=0, file=sys.stderr)
     try:
@@ -114,17 +115,15 @@ def cmd_separate(args: argparse.Namespace) -> int:
             bar = tqdm(total=total, desc=escape(job.source.name)[:30], unit="smp", unit_scale=True, leave=False,
                        disable=not show, position=1, file=sys.stderr)
             with bar:
-                result = outputs.run_job(job, out_dir, sep, options, progress=bar.update,
-                                         protect=[p for p in protect if p != job.source])
+                result = outputs.run_job(job, out_dir, sep, options, progress=bar.update, protect=protect)
             name = escape(job.source)
             if result["status"] == "failed":
                 failed += 1
                 _err(f"{name}: {result['reason']}")
-            elif result["status"] == "skipped":
-                if not args.quiet:
-                    _err(f"skipping {name}: {result['reason']}")
             else:
                 done.append(result)
+                if result["status"] == "skipped" and not args.quiet:
+                    _err(f"skipping {name}: {result['reason']}")
             for line in result["warnings"]:
                 _err(f"warning: {line}")
             if args.json:
@@ -169,7 +168,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from acapella import demo
-    from acapella.files import atomic_output
+    from acapella.files import AtomicWriters, sweep_temporaries
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -181,11 +180,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.seconds <= 3600:
         _err(f"--seconds must be a number of seconds from 0 to 3600, got {args.seconds:g}")
         return EXIT_USAGE
-    try:
-        with atomic_output(out) as tmp:
-            demo.write(tmp, seconds=args.seconds, format=out.suffix.lstrip("."))
+    sweep_temporaries(out.parent, [out.name])  # what a killed earlier run left
+    vocals, accompaniment = demo.song(args.seconds)
+    try:  # written as stems are: by the encoder process, verified, then renamed into place
+        with AtomicWriters({"demo": out}, demo.RATE, 2, out.suffix.lstrip("."), frames=vocals.shape[1]) as w:
+            w.write({"demo": vocals + accompaniment})
     except OSError as exc:
-        _err(f"cannot write {escape(out)}: {exc.strerror or exc}")
+        _err(exc.strerror if exc.strerror and not exc.filename else f"cannot write {escape(out)}: {exc.strerror or exc}")
         return EXIT_FAILED
     print(escape(out))
     return EXIT_OK

@@ -138,15 +138,24 @@ def atomic_output(target: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Removes the temporaries in `folder` that no live process holds (left by a killed run); returns them."""
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of `Temporary`'s."""
+    return _PART.match(name) is not None
+
+
+def sweep_temporaries(folder: str | os.PathLike, targets: list[str] | None = None) -> list[Path]:
+    """Removes the temporaries in `folder` that no live process holds (left by a killed run); returns them.
+
+    With `targets`, only the temporaries of outputs of those names.
+    """
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
-        if not _PART.match(name):
+        m = _PART.match(name)
+        if not m or (targets is not None and m["name"] not in targets):
             continue
         path = Path(folder) / name
         try:
@@ -191,11 +200,13 @@ class Reader:
             raise PermissionError(13, "Permission denied", str(self.path))
         self._sf = self._pb = None
         self.decoded = 0
+        self._promised = None
         try:
             # As bytes: a name that is not valid UTF-8 (an old disk, a zip) reaches libsndfile as it is.
             self._sf = sf.SoundFile(os.fsencode(self.path))
             self.sample_rate, self.channels = self._sf.samplerate, self._sf.channels
             self.frames = self._sf.frames
+            self._promised = _promised_frames(self._sf)
         except Exception as first:
             reason = str(first).split(":")[-1].strip() or type(first).__name__
             if "does not exist" in reason:  # libsndfile says so of an MP3 it cannot parse
@@ -224,9 +235,10 @@ class Reader:
             yield block
         if done == 0 and self.frames > 0:
             raise ValueError(f"cannot read {escape(self.path)}: no audio could be decoded (the file is damaged)")
-        if done < self.frames:
+        promised = max(self.frames, self._promised or 0)
+        if done < promised:
             self._warn(f"{escape(self.path)} is shorter than its header says: {done / self.sample_rate:.2f} s of "
-                       f"{self.frames / self.sample_rate:.2f} s decoded (truncated or damaged); "
+                       f"{promised / self.sample_rate:.2f} s decoded (truncated or damaged); "
                        "the stems end where its audio does")
 
     def span(self, start: int, stop: int) -> np.ndarray:
@@ -319,6 +331,19 @@ class Reader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _promised_frames(f: sf.SoundFile) -> int | None:
+    """The frames a cut WAV-like file's header promised: libsndfile quietly reads only those present,
+    and says so only in its log (``data : 529200 (should be 264578)``)."""
+    try:
+        m = re.search(r"^data : (\d+) \(should be (\d+)\)", f.extra_info, re.M)
+    except Exception:
+        return None
+    # A streamed WAV's placeholder size (0xFFFFFFFF, or 0) promises nothing.
+    if not m or not int(m[2]) or int(m[1]) <= int(m[2]) or int(m[1]) >= 0xFFFFFFFF - 8:
+        return None
+    return int(f.frames * int(m[1]) / int(m[2]))
 
 
 def _zeros(channels: int, n: int, size: int) -> Iterator[np.ndarray]:

@@ -21,14 +21,13 @@ input, so a batch or a cluster goes on past one.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Collection, Iterable, Iterator
 
 from acapella.stems import STEMS, parse_stems
 from acapella.files import AUDIO_EXTENSIONS, FORMATS, atomic_output, check_format, escape
@@ -256,14 +255,14 @@ def _result(job: Job, status: str, reason: str | None = None, folder: Path | Non
 
 
 def run_job(job: Job, out_dir: str | os.PathLike, separator, options: Options = Options(),
-            progress: Callable[[int], None] | None = None, protect: Iterable[Path] = ()) -> dict:
+            progress: Callable[[int], None] | None = None, protect: Collection[Path] = frozenset()) -> dict:
     """Separates one input into its output folder, and returns its record for ``--json``.
 
     The record: ``input``, ``status`` (``done``, ``skipped`` or ``failed``), ``reason``
     (why it failed or was skipped, or where it went instead), ``folder``, ``stems``
     (``{name: path}`` of every requested stem that is there, by name) and
-    ``warnings`` (one line each: a truncated input, a stem that clips). Paths that
-    must not be written (the other inputs of a batch) may be given as `protect`.
+    ``warnings`` (one line each: a truncated input, a stem that clips). Resolved
+    paths that must not be written (the inputs of a batch) may be given as `protect`.
     A failure is a record, never an exception; Ctrl-C still interrupts.
     """
     from acapella import files
@@ -297,7 +296,7 @@ def run_job(job: Job, out_dir: str | os.PathLike, separator, options: Options = 
                 if t.is_dir():
                     raise IsADirectoryError(f"{escape(t)} is a folder, not a stem file: move it away or choose another -o")
                 resolved = t.resolve()
-                if resolved == job.source.resolve() or resolved in {Path(p).resolve() for p in protect}:
+                if resolved == job.source.resolve() or resolved in protect:
                     raise ValueError(f"output {escape(t)} would overwrite an input; choose another -o")
             files.sweep_temporaries(folder)
             old = read_record(folder) if not options.force else None
@@ -321,13 +320,16 @@ def run_job(job: Job, out_dir: str | os.PathLike, separator, options: Options = 
 
 
 def _clean_up(folder: Path | None, made: bool | None) -> None:
-    """Removes an output folder that this job made and left without stems."""
+    """Removes an output folder that this job made and left without stems (its record and temporaries too)."""
+    from acapella.files import is_temporary
+
     if not made or folder is None:
         return
     try:
         names = os.listdir(folder)
-        if set(names) <= {RECORD}:
-            (folder / RECORD).unlink(missing_ok=True)
+        if all(n == RECORD or is_temporary(n) for n in names):
+            for n in names:
+                (folder / n).unlink(missing_ok=True)
             folder.rmdir()
     except OSError:
         pass  # what stays is an empty folder, not worth a second error
@@ -335,20 +337,20 @@ def _clean_up(folder: Path | None, made: bool | None) -> None:
 
 def separate_into(separator, source: Path, targets: dict[str, Path], fmt: str,
                   progress: Callable[[int], None] | None = None, warn: Callable[[str], None] | None = None) -> None:
-    """Separates `source` block by block into `targets` (all in one folder), written atomically and verified."""
-    import warnings
+    """Separates `source` block by block into `targets` ``{stem: path}``, written atomically and verified.
 
+    The file never sits whole in memory. `warn` (default: `warnings.warn`) gets
+    one line for a file shorter than its header says, and one per stem that clips
+    in `fmt`; `progress` the number of input frames done, as they are.
+    """
     from acapella import files
 
-    folder = next(iter(targets.values())).parent
-    with files.Reader(source) as reader:
-        frames, channels = reader.frames, reader.channels
-    files.check_space(folder, fmt, frames, channels, len(targets))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        separator.separate_file(source, folder, stems=tuple(targets), format=fmt, force=True, progress=progress)
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            (warn or warnings.warn)(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    with files.Reader(source, warn=warn) as reader:
+        rate, channels = reader.sample_rate, reader.channels
+        pan = separator.steering_pan(reader.span, reader.frames, rate, channels)
+        blocks = reader.blocks(separator.block_size(rate, channels))
+        with files.AtomicWriters(targets, rate, channels, fmt, frames=reader.frames, warn=warn) as writers:
+            for stems in separator.separate_blocks(blocks, rate, stems=tuple(targets), vocal_pan=pan):
+                writers.write(stems)
+                if progress:
+                    progress(next(iter(stems.values())).shape[1])

@@ -2,11 +2,13 @@
 
 The network estimates the vocals only; the accompaniment is the mixture minus
 the vocals, so the stems always sum to the input. `split` is the one place
-that subtraction happens: the `Separator`, the effects and the file writer all
-take their stems from it.
+that subtraction happens, and `StemStream` the one place a stream's mixture is
+held until its vocals are ready: the `Separator`, the effects and the file
+writer all take their stems from them.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable
 
 import numpy as np
@@ -52,3 +54,59 @@ def split(mixture: np.ndarray, vocals: np.ndarray, stems: Iterable[str] = STEMS)
     for stem in stems:
         out[stem] = vocals if stem == "vocals" else mixture - vocals
     return out
+
+
+class Fifo:
+    """(channels, n) samples waiting to go out; a queue of blocks, so nothing is copied on push."""
+
+    def __init__(self, channels: int):
+        self.channels, self.size, self.blocks = channels, 0, deque()
+
+    def push(self, x: np.ndarray) -> None:
+        if x.shape[1]:
+            self.blocks.append(x)
+            self.size += x.shape[1]
+
+    def take(self, n: int) -> np.ndarray:
+        """The first `n` samples held (all of them if fewer)."""
+        n = min(n, self.size)
+        parts = []
+        left = n
+        while left:
+            b = self.blocks[0]
+            if b.shape[1] <= left:
+                parts.append(self.blocks.popleft())
+                left -= b.shape[1]
+            else:
+                parts.append(b[:, :left])
+                self.blocks[0] = b[:, left:]  # a view: held memory stays bounded by the block
+                left = 0
+        self.size -= n
+        if not parts:
+            return np.zeros((self.channels, 0), dtype=np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+class StemStream:
+    """Aligned stems of a stream: mixture blocks in, ``{stem: samples}`` out.
+
+    `pipeline` makes the vocals (`acapella.pipeline.Pipeline`, from
+    `Separator.pipeline`); the mixture is held until its vocals come out, so
+    that each output block of every stem covers the same samples. `push`
+    returns the stems of the samples that became final (possibly none),
+    `finish` the rest: in all, as many samples as went in.
+    """
+
+    def __init__(self, pipeline, stems: Iterable[str] = STEMS):
+        self.pipeline, self.stems = pipeline, parse_stems(stems)
+        self.channels = pipeline.channels
+        self._mixture = Fifo(self.channels)
+
+    def push(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        vocals = self.pipeline.push(x)  # checks the block first
+        self._mixture.push(np.array(x, dtype=np.float32))  # a copy: the caller may reuse its buffer
+        return split(self._mixture.take(vocals.shape[1]), vocals, self.stems)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        vocals = self.pipeline.finish()
+        return split(self._mixture.take(vocals.shape[1]), vocals, self.stems)

@@ -171,7 +171,7 @@ def test_stem_that_clips_in_its_format_is_warned_once(tmp_path):
 # --- truncated inputs -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "flac"])
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "wav"])
 def test_truncated_file_gives_only_decoded_samples(tmp_path, fmt):
     x = noise((3 * 44100, 2), scale=0.2)
     full = write(tmp_path / f"full.{fmt}", x, format=fmt.upper())
@@ -185,7 +185,8 @@ def test_truncated_file_gives_only_decoded_samples(tmp_path, fmt):
             header = r.frames
             got = np.concatenate(list(r.blocks(44100)), axis=1)
     assert len(caught) == 1
-    assert header == x.shape[0] and 0.3 * header < got.shape[1] < 0.6 * header
+    assert 0.3 * x.shape[0] < got.shape[1] < 0.6 * x.shape[0]
+    assert header == (got.shape[1] if fmt == "wav" else x.shape[0])  # libsndfile counts a WAV's real frames
     # What comes out is what the decoder gave: the start of the whole file, nothing else.
     n = got.shape[1] - 2048
     np.testing.assert_allclose(got[:, :n], whole[:, :n], atol=1e-4)
@@ -357,3 +358,31 @@ def test_stale_temporaries_of_dead_runs_are_swept(tmp_path):
             p.kill()
             p.wait()
     assert files.sweep_temporaries(folder) == [live]
+
+
+def test_on_a_terminal_the_run_ends_by_saying_where_the_stems_went(tmp_path):
+    import pty
+
+    songs = [write(tmp_path / "in" / name, noise((8000, 2)), subtype="FLOAT") for name in ("a.wav", "b.wav")]
+    out = tmp_path / "out"
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([*acapella_command(), "separate", str(tmp_path / "in"), "-o", str(out), "--quiet"],
+                              stdout=slave, stderr=subprocess.PIPE, text=True, timeout=600)
+        os.close(slave)
+        said = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    lines = said.decode().splitlines()
+    assert lines == [f"{songs[0]} -> {out / 'a'}{os.sep}", f"{songs[1]} -> {out / 'b'}{os.sep}"]
+    # Not on a pipe: scripts read --json instead.
+    assert run("separate", tmp_path / "in", "-o", out, "--quiet").stdout == ""

@@ -286,3 +286,64 @@ def test_auto_reads_the_same_excerpts_from_a_file(separator, demo_stems, tmp_pat
     # and at another rate, through the resampler
     y = pan_stereo(vocals, 1.0)[:, ::2] + accompaniment[:, ::2]
     assert Separator().find_vocal_pan(y, 22050) > 0.4
+
+
+# -- streams of blocks: separate_blocks ---------------------------------------------------------
+
+def _joined(parts, stem):
+    return np.concatenate([p[stem] for p in parts], axis=1)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_separate_blocks_equals_separate_and_sums_to_the_input(separator, demo_stems, rate):
+    v, a = demo_stems
+    x = (v + a)[:, :150000]
+    whole = Separator(vocal_pan=0.0).separate(x, rate)
+    rng = np.random.default_rng(5)
+    cuts = np.cumsum(rng.choice([1, 300, 4096, 20000, 70000], size=40))
+    blocks = [x[:, i:j] for i, j in zip(np.r_[0, cuts], cuts) if i < x.shape[1]]
+    parts = list(separator.separate_blocks(iter(blocks), rate))
+    for p in parts:  # every dict is aligned: both stems cover the same samples
+        assert set(p) == {"vocals", "accompaniment"}
+        assert p["vocals"].shape == p["accompaniment"].shape and p["vocals"].shape[1] > 0
+    vocals, accompaniment = _joined(parts, "vocals"), _joined(parts, "accompaniment")
+    assert vocals.shape == x.shape
+    assert np.max(np.abs(vocals + accompaniment - x)) < 1e-6
+    assert db(vocals - whole["vocals"], whole["vocals"]) < -60
+
+
+def test_separate_blocks_gives_only_the_stems_asked_for_and_holds_no_buffer(separator):
+    x = noise((2, 50000))
+    buffer = np.empty((2, 5000), np.float32)
+
+    def reused():  # a reader that fills one buffer again and again, as soundfile's blocks() may
+        for i in range(0, x.shape[1], 5000):
+            n = min(5000, x.shape[1] - i)
+            buffer[:, :n] = x[:, i:i + n]
+            yield buffer[:, :n]
+
+    parts = list(separator.separate_blocks(reused(), 44100, stems=["accompaniment"]))
+    assert all(set(p) == {"accompaniment"} for p in parts)
+    want = Separator(vocal_pan=0.0).separate(x, 44100)["accompaniment"]
+    np.testing.assert_allclose(_joined(parts, "accompaniment"), want, atol=1e-6)
+    assert list(separator.separate_blocks(iter([]), 44100)) == []
+    with pytest.raises(ValueError, match="unknown stem"):
+        list(separator.separate_blocks(iter([x]), 44100, stems=["drums"]))
+    with pytest.raises(ValueError, match=r"takes \(channels, n\) blocks"):
+        list(separator.separate_blocks(iter([x[0]]), 44100))
+
+
+def test_separate_blocks_steered_as_separate(separator, demo_stems):
+    from acapella.model.data import pan_stereo
+
+    vocals, accompaniment = demo_stems
+    mix = pan_stereo(vocals, -1.0) + accompaniment
+    pan = separator.steering_pan(lambda a, b: mix[:, a:b], mix.shape[1], 44100, 2)
+    assert pan < -0.4
+    parts = list(separator.separate_blocks((mix[:, i:i + 44100] for i in range(0, mix.shape[1], 44100)), 44100,
+                                           vocal_pan=pan))
+    want = separator.separate(mix, 44100)["vocals"]
+    # The same up to the rounding of the turn block by block (which the 8-bit network can amplify).
+    assert db(_joined(parts, "vocals") - want, want) < -40
+    assert Separator(vocal_pan=0.5).steering_pan(lambda a, b: mix[:, a:b], mix.shape[1], 44100, 2) == 0.5
+    assert separator.steering_pan(lambda a, b: mix[:1, a:b], mix.shape[1], 44100, 1) == 0.0

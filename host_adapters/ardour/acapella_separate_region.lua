@@ -97,39 +97,30 @@ function factory(params)
     function value()
       skip()
       local c = text:sub(pos, pos)
-      if c == "{" then
-        local obj = {}
-        pos = pos + 1
-        skip()
-        if text:sub(pos, pos) == "}" then pos = pos + 1 return obj end
-        while true do
-          skip()
-          if text:sub(pos, pos) ~= '"' then fail("expected a key") end
-          local key = str()
-          skip()
-          if text:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        if c == "{" or c == "[" then
+          local close, out = c == "{" and "}" or "]", {}
           pos = pos + 1
-          obj[key] = value()
           skip()
-          local sep = text:sub(pos, pos)
-          pos = pos + 1
-          if sep == "}" then return obj end
-          if sep ~= "," then fail("expected ',' or '}'") end
-        end
-      elseif c == "[" then
-        local arr = {}
-        pos = pos + 1
-        skip()
-        if text:sub(pos, pos) == "]" then pos = pos + 1 return arr end
-        while true do
-          arr[#arr + 1] = value()
-          skip()
-          local sep = text:sub(pos, pos)
-          pos = pos + 1
-          if sep == "]" then return arr end
-          if sep ~= "," then fail("expected ',' or ']'") end
-        end
-      elseif c == '"' then
+          if text:sub(pos, pos) == close then pos = pos + 1 return out end
+          while true do
+            skip()
+            if close == "}" then
+              if text:sub(pos, pos) ~= '"' then fail("expected a key") end
+              local key = str()
+              skip()
+              if text:sub(pos, pos) ~= ":" then fail("expected ':'") end
+              pos = pos + 1
+              out[key] = value()
+            else
+              out[#out + 1] = value()
+            end
+            skip()
+            local sep = text:sub(pos, pos)
+            pos = pos + 1
+            if sep == close then return out end
+            if sep ~= "," then fail("expected ',' or '" .. close .. "'") end
+          end
+        elseif c == '"' then
         return str()
       end
       for word, v in pairs({ ["true"] = true, ["false"] = false, ["null"] = M.null }) do
