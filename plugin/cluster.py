@@ -287,10 +287,12 @@ def _check_workers(client, plugin, address) -> None:
     """Refuses, in one line naming them, workers whose acapella or model differs from the driver's."""
     from acapella import worker
 
-    ids = client.run(worker.identity)
+    ids = client.run(worker.identity, on_error="return")
     wrong = []
     for addr, ident in sorted(ids.items()):
-        if ident["version"] != plugin.version:
+        if isinstance(ident, BaseException):  # most often: acapella is not installed there
+            wrong.append(f"{addr} ({type(ident).__name__}: {_reason(ident)})")
+        elif ident["version"] != plugin.version:
             wrong.append(f"{addr} (acapella {ident['version']})")
         elif plugin.model_bytes is None and ident["models"].get(plugin.model) != plugin.digest:
             found = ident["models"].get(plugin.model)

@@ -42,6 +42,7 @@ class Processes:
     def start(self, name: str, cmd, env=None) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "wb")
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        p.name = name
         self.procs.append(p)
         return p
 
@@ -55,15 +56,18 @@ class Processes:
 
     def stop(self) -> None:
         self.note_descendants()
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        # Workers first, while their scheduler can still take their goodbyes; then the schedulers.
+        for group in ([p for p in self.procs if not p.name.startswith("scheduler")],
+                      [p for p in self.procs if p.name.startswith("scheduler")]):
+            for p in group:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in group:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and self.alive():
             time.sleep(0.2)
