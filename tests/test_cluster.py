@@ -41,7 +41,10 @@ class Processes:
 
     def start(self, name: str, cmd, env=None) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "wb")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        # From a folder of their own: a `python -m` child puts its working folder first on sys.path, and a
+        # checkout's acapella.egg-info there would hide a PYTHONPATH given in `env`.
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                             cwd=self.folder)
         p.name = name
         self.procs.append(p)
         return p
