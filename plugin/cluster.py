@@ -41,7 +41,6 @@ import hashlib
 import itertools
 import json
 import os
-import signal
 import socket
 import sys
 import threading
