@@ -27,8 +27,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _local_cluster import local_cluster  # noqa: E402
 
