@@ -25,7 +25,7 @@ CHUNK_SECONDS = 60.0
 
 # Frames of network input per onnxruntime call: channel groups beyond it are run one
 # call after another, so the network's memory does not grow with the channel count.
-CALL_FRAMES = 4096
+CALL_FRAMES = 2048
 
 
 def _round_up(n: int, m: int) -> int:

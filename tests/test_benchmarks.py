@@ -209,6 +209,8 @@ def test_speed_table(bench):
     (["--minutes", "-1"], ["--minutes -1"]),
     (["--rate", "0"], ["--rate 0"]),
     (["--model", "nope"], ["--model", "'nope'"]),
+    (["--channels", "0"], ["--channels 0", "at least 1"]),
+    (["--channels", "2,x"], ["--channels 2,x"]),
 ])
 def test_memory_bad_options(bench, args, words):
     r = run(bench / "memory.py", *args)
@@ -221,6 +223,14 @@ def test_memory_measures_the_length_asked_for(bench):
     r = run(bench / "memory.py", "--minutes", "0.2", "--rate", "8000")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "0.2 min of 8000 Hz stereo, model default"
+
+
+def test_memory_measures_each_channel_count(bench):
+    r = run(bench / "memory.py", "--minutes", "0.17", "--rate", "8000", "--channels", "1,3")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "0.17 min of 8000 Hz audio at 1, 3 channels, model default"
+    assert [line.split()[2:4] for line in lines[-2:]] == [["1", "channel"], ["3", "channels"]]
 
 
 # ---- latency.py ----------------------------------------------------------------------------
