@@ -258,10 +258,8 @@ class Separator:
             warnings.warn(warning, stacklevel=2)
         pan = self.steering_pan(lambda a, b: x[:, a:b], x.shape[1], rate, x.shape[0])
         stream = self.stem_stream(rate, x.shape[0], vocal_pan=pan, warn_levels=False)
-        size = self.block_size(rate, x.shape[0])
-        parts = [stream.push(x[:, i:i + size]) for i in range(0, x.shape[1], size)]
-        parts.append(stream.finish())
-        return {s: shape.restore(np.concatenate([p[s] for p in parts], axis=1)) for s in STEMS}
+        stems = stream.whole(x, self.block_size(rate, x.shape[0]))
+        return {s: shape.restore(y) for s, y in stems.items()}
 
     def separate_file(self, path: str | os.PathLike, out_dir: str | os.PathLike,
                       stems: Iterable[str] = STEMS, format: str = "wav", force: bool = False,

@@ -440,3 +440,16 @@ def test_32_channels_separate_as_their_pairs_do():
     assert vocals.shape == x.shape and np.max(np.abs(vocals + accompaniment - x)) < 1e-6
     for c in (0, 17, 31):
         np.testing.assert_allclose(vocals[c], sep.separate(x[c], rate)["vocals"], atol=1e-5)
+
+
+def test_engine_docstring_examples():
+    import doctest
+
+    import acapella.layout
+    import acapella.pipeline
+    import acapella.stems
+    import acapella.surface
+
+    for module in (acapella.stems, acapella.layout, acapella.pipeline, acapella.surface):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
