@@ -164,6 +164,7 @@ def noting_vocal_pans(sep, found: list[float]):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from acapella import options
     from acapella.evaluate import evaluate_folder, incomplete_songs, list_songs
     from acapella.model.validation import VALIDATION_SETS
     from paired import paired_change
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", nargs="?", type=Path, help="folder of song sub-folders")
     p.add_argument("--model", default="default", help="Separator model name (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None, help="Separator threads")
+    p.add_argument("--threads", type=options.count, default=None, help="Separator threads")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--songs", help='song folder names separated by ";" (default: all)')
     which.add_argument("--set", choices=sorted(VALIDATION_SETS), help="a named validation set")
