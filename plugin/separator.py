@@ -266,10 +266,12 @@ class Separator:
                       progress: Callable[[int], None] | None = None) -> dict[str, Path]:
         """Separates an audio file block by block and writes ``out_dir/<stem>.<format>``.
 
-        The file never sits whole in memory. Outputs are written to temporary
-        files in `out_dir` and renamed when complete, so no partial file is left
-        behind by an error or Ctrl-C. Existing outputs are kept unless `force`.
-        `progress`, if given, is called with the number of input frames done.
+        The file never sits whole in memory: it is read in `block_size` blocks
+        through `separate_blocks` and written by `acapella.outputs.separate_into`,
+        to temporary files in `out_dir` that are verified and renamed when
+        complete, so no partial file is left behind by an error or Ctrl-C.
+        Existing outputs are kept unless `force`. `progress`, if given, is
+        called with the number of frames done.
         Returns the paths written, by stem.
 
         Example::
@@ -277,7 +279,7 @@ class Separator:
             >>> Separator().separate_file("song.flac", "stems/song")  # doctest: +SKIP
             {'vocals': PosixPath('stems/song/vocals.wav'), 'accompaniment': ...}
         """
-        from acapella import files
+        from acapella import files, outputs
 
         stems = parse_stems(stems)
         fmt = files.check_format(format)
@@ -287,14 +289,5 @@ class Separator:
             existing = [str(p) for p in targets.values() if p.exists()]
             if existing:
                 raise FileExistsError(f"output exists: {existing[0]} (use force=True / --force to overwrite)")
-        with files.Reader(path) as reader:
-            rate, channels = reader.sample_rate, reader.channels
-            pipe = self.pipeline(rate, channels, vocal_pan=self.steering_pan(reader.span, reader.frames, rate, channels))
-            with files.AtomicWriters(targets, rate, channels, fmt) as writers:
-                for block in reader.blocks(self.block_size(rate, channels)):
-                    v = pipe.push(block)
-                    writers.write_pair(block, v)
-                    if progress:
-                        progress(block.shape[1])
-                writers.write_pair(None, pipe.finish())
+        outputs.separate_into(self, Path(path), targets, fmt, progress=progress)
         return targets
