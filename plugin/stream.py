@@ -25,7 +25,7 @@ CHUNK_SECONDS = 60.0
 
 # Frames of network input per onnxruntime call: channel groups beyond it are run one
 # call after another, so the network's memory does not grow with the channel count.
-CALL_FRAMES = 2048
+CALL_FRAMES = 1024
 
 
 def _round_up(n: int, m: int) -> int:
@@ -125,22 +125,25 @@ class SpectralStream:
         self._start = 0
         self.spec = self._buf[:, :live]
 
-    def _mask(self, spec: np.ndarray) -> np.ndarray:
-        """The network's vocals mask of (C, T, bins) spectra, a few channel groups per call."""
+    def _mask(self, spec: np.ndarray, keep: slice = slice(None)) -> np.ndarray:
+        """The network's vocals mask of (C, T, bins) spectra, frames `keep` of it, a few channel groups per call."""
         per = self.model.channels
         step = per * max(1, CALL_FRAMES // max(1, spec.shape[1]))
         if spec.shape[0] <= step:
-            return self.model.mask(spec)
-        out = np.empty(spec.shape, dtype=np.float32)
+            return self.model.mask(spec)[:, keep]
+        out = None
         for g in range(0, spec.shape[0], step):
-            out[g:g + step] = self.model.mask(spec[g:g + step])
+            part = self.model.mask(spec[g:g + step])[:, keep]
+            if out is None:
+                out = np.empty((spec.shape[0],) + part.shape[1:], dtype=np.float32)
+            out[g:g + step] = part
         return out
 
     def _run_window(self, frames: int) -> np.ndarray:
         """Runs the network on the window of `frames` frames at `c0`; returns final vocal spectra."""
         width = self.xf + self.past + frames + self.future
         spec = self.spec[:, :width]
-        mask = self._mask(spec)[:, self.past:self.past + self.xf + frames]
+        mask = self._mask(spec, slice(self.past, self.past + self.xf + frames))
         if self.xf:
             if self.held is not None:
                 mask[:, :self.xf] = self.held * (1 - self.fade) + mask[:, :self.xf] * self.fade
