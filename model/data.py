@@ -26,7 +26,7 @@ import soundfile as sf
 from pedalboard import Chorus, Compressor, Delay, Pedalboard, Resample, Reverb
 from pedalboard.io import AudioFile, StreamResampler
 
-from acapella.evaluate import is_validation_clip
+from acapella.model.validation import is_validation_clip
 
 
 # MIR-1K was recorded at 16 kHz: nothing above 8 kHz is real there, so the loss

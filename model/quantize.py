@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from acapella.evaluate import is_validation_clip, stem_file
+from acapella.evaluate import stem_file
+from acapella.model.validation import is_validation_clip
 from acapella.onnx_model import OnnxModel
 from acapella.transforms import STFT
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from acapella.board import Pedalboard, as_board, check_no_cycle, members
 from acapella.separator import Separator
-from acapella.stems import STEMS, Fifo
+from acapella.stems import Fifo
 from acapella.surface import Effect
 
 #: ``mode`` -> (future_seconds, chunk_seconds) of the streaming pipeline: "offline" has
@@ -128,10 +128,8 @@ class SeparatingEffect(Effect):
             stream = sep.stem_stream(rate, x.shape[0], vocal_pan=pan)
         else:
             stream = self._stem_stream(rate, x.shape[0])
-        size = sep.block_size(rate, x.shape[0])
-        parts = [stream.push(x[:, i:i + size]) for i in range(0, x.shape[1], size)]
-        parts.append(stream.finish())
-        return tuple(np.concatenate([p[s] for p in parts], axis=1) for s in STEMS)
+        stems = stream.whole(x, sep.block_size(rate, x.shape[0]))
+        return stems["vocals"], stems["accompaniment"]
 
     def _split_push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The stream's (vocals, accompaniment) that became final with block `x`, aligned."""

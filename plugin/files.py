@@ -468,18 +468,6 @@ class AtomicWriters:
             raise
         return self
 
-    def write_pair(self, mixture: np.ndarray | None, vocals: np.ndarray) -> None:
-        """Input samples and the vocals final so far -> both stems (the form `Separator.separate_file` gives)."""
-        pending = getattr(self, "_pending", np.zeros((self.channels, 0), np.float32))
-        if mixture is not None:
-            pending = np.concatenate([pending, mixture], axis=1)
-        n = vocals.shape[1]
-        self._pending = pending[:, n:]
-        if n:
-            from acapella.stems import split
-
-            self.write(split(pending[:, :n], vocals, self.targets))
-
     def write(self, stems: dict[str, np.ndarray]) -> None:
         """Appends one block to each stem named in `stems`, each (channels, n) float32."""
         for stem, block in stems.items():

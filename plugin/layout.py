@@ -17,9 +17,9 @@ MIN_RATE, MAX_RATE = 1_000, 768_000
 #: A float input peaking above this (+24 dB over full scale) gets a warning: its
 #: scale is most likely wrong, and the network hears it as something else.
 LOUD_PEAK = 16.0
-#: A float input peaking above this is refused: the STFT and the network, in float32,
-#: would overflow on it or lose the music in rounding.
-MAX_PEAK = 1e9
+#: A float input peaking above this is refused: near the float32 limit (3.4e38) the STFT
+#: and the network overflow to NaN and infinity. Any integer range as floats stays below it.
+MAX_PEAK = 1e30
 
 
 def check_samples(x: np.ndarray) -> str | None:

@@ -71,10 +71,21 @@ def _error_text(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_STEM_FILES = frozenset(f"{s}.{f}" for s in STEMS for f in FORMATS)
+
+
 def is_output(path: Path) -> bool:
-    """Whether `path` is a stem or picture written by a run (listed in its folder's record)."""
+    """Whether `path` is a stem written by a run: listed in its folder's record, or (from a version
+    that wrote no record) named like a stem in a folder of nothing but stems."""
     record = read_record(path.parent)
-    return record is not None and (path.name in record.get("stems", {}).values() or path.name == "spectrograms.png")
+    if record is not None:
+        return path.name in record.get("stems", {}).values()
+    if path.name not in _STEM_FILES:
+        return False
+    try:
+        return all(n in _STEM_FILES or n == "spectrograms.png" or n.startswith(".") for n in os.listdir(path.parent))
+    except OSError:
+        return False
 
 
 def _found_in(folder: Path) -> list[Path]:
@@ -182,8 +193,7 @@ def _holds_output(folder: Path) -> bool:
         names = os.listdir(folder)
     except FileNotFoundError:
         return False
-    stems = {f"{s}.{f}" for s in STEMS for f in FORMATS}
-    return any(n == RECORD or n in stems for n in names)
+    return any(n == RECORD or n in _STEM_FILES for n in names)
 
 
 @dataclass

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 #: Estimates nearer the centre than this are taken as centred: the field is left
-#: as it is, so songs with a centred voice give exactly the unsteered result (on
-#: the MUSDB validation songs, as recorded, the estimates stay within 0.3 of it).
+#: as it is, so songs with a centred voice give exactly the unsteered result (the
+#: model card's Panning section has the estimates on the validation songs).
 CENTRE = 0.4
 #: The analysis looks at up to this many excerpts of this many STFT frames
 #: (about 6 s at the default model's hop, the length it was trained on).

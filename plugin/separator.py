@@ -258,20 +258,20 @@ class Separator:
             warnings.warn(warning, stacklevel=2)
         pan = self.steering_pan(lambda a, b: x[:, a:b], x.shape[1], rate, x.shape[0])
         stream = self.stem_stream(rate, x.shape[0], vocal_pan=pan, warn_levels=False)
-        size = self.block_size(rate, x.shape[0])
-        parts = [stream.push(x[:, i:i + size]) for i in range(0, x.shape[1], size)]
-        parts.append(stream.finish())
-        return {s: shape.restore(np.concatenate([p[s] for p in parts], axis=1)) for s in STEMS}
+        stems = stream.whole(x, self.block_size(rate, x.shape[0]))
+        return {s: shape.restore(y) for s, y in stems.items()}
 
     def separate_file(self, path: str | os.PathLike, out_dir: str | os.PathLike,
                       stems: Iterable[str] = STEMS, format: str = "wav", force: bool = False,
                       progress: Callable[[int], None] | None = None) -> dict[str, Path]:
         """Separates an audio file block by block and writes ``out_dir/<stem>.<format>``.
 
-        The file never sits whole in memory. Outputs are written to temporary
-        files in `out_dir` and renamed when complete, so no partial file is left
-        behind by an error or Ctrl-C. Existing outputs are kept unless `force`.
-        `progress`, if given, is called with the number of input frames done.
+        The file never sits whole in memory: it is read in `block_size` blocks
+        through `separate_blocks` and written by `acapella.outputs.separate_into`,
+        to temporary files in `out_dir` that are verified and renamed when
+        complete, so no partial file is left behind by an error or Ctrl-C.
+        Existing outputs are kept unless `force`. `progress`, if given, is
+        called with the number of frames done.
         Returns the paths written, by stem.
 
         Example::
@@ -279,7 +279,7 @@ class Separator:
             >>> Separator().separate_file("song.flac", "stems/song")  # doctest: +SKIP
             {'vocals': PosixPath('stems/song/vocals.wav'), 'accompaniment': ...}
         """
-        from acapella import files
+        from acapella import files, outputs
 
         stems = parse_stems(stems)
         fmt = files.check_format(format)
@@ -289,14 +289,5 @@ class Separator:
             existing = [str(p) for p in targets.values() if p.exists()]
             if existing:
                 raise FileExistsError(f"output exists: {existing[0]} (use force=True / --force to overwrite)")
-        with files.Reader(path) as reader:
-            rate, channels = reader.sample_rate, reader.channels
-            pipe = self.pipeline(rate, channels, vocal_pan=self.steering_pan(reader.span, reader.frames, rate, channels))
-            with files.AtomicWriters(targets, rate, channels, fmt) as writers:
-                for block in reader.blocks(self.block_size(rate, channels)):
-                    v = pipe.push(block)
-                    writers.write_pair(block, v)
-                    if progress:
-                        progress(block.shape[1])
-                writers.write_pair(None, pipe.finish())
+        outputs.separate_into(self, Path(path), targets, fmt, progress=progress)
         return targets

@@ -110,3 +110,9 @@ class StemStream:
     def finish(self) -> dict[str, np.ndarray]:
         vocals = self.pipeline.finish()
         return split(self._mixture.take(vocals.shape[1]), vocals, self.stems)
+
+    def whole(self, x: np.ndarray, block: int) -> dict[str, np.ndarray]:
+        """The stems of a whole (channels, n) signal, pushed in blocks of `block` samples, then finished."""
+        parts = [self.push(x[:, i:i + block]) for i in range(0, x.shape[1], block)]
+        parts.append(self.finish())
+        return {s: np.concatenate([p[s] for p in parts], axis=1) for s in self.stems}

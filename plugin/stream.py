@@ -25,7 +25,7 @@ CHUNK_SECONDS = 60.0
 
 # Frames of network input per onnxruntime call: channel groups beyond it are run one
 # call after another, so the network's memory does not grow with the channel count.
-CALL_FRAMES = 4096
+CALL_FRAMES = 1024
 
 
 def _round_up(n: int, m: int) -> int:
@@ -81,8 +81,11 @@ class SpectralStream:
         s, c = self.stft, self.channels
         self.pushed = 0
         self.inbuf = np.zeros((c, s.pad), dtype=np.float32)
-        # Frames before the signal are silent: their spectra are exactly zero.
-        self.spec = np.zeros((c, self.past + self.xf, s.bins), dtype=np.complex64)
+        # Frames before the signal are silent: their spectra are exactly zero. `spec` is a
+        # view of the frames not yet consumed, at `_start` in the reused buffer `_buf`.
+        self._buf = np.zeros((c, self.past + self.xf, s.bins), dtype=np.complex64)
+        self._start = 0
+        self.spec = self._buf
         self.c0 = 0  # first frame of the next window
         self.held = None  # last `xf` masks of the previous window, awaiting the cross-fade
         self.ola = np.zeros((c, s.pad), dtype=np.float32)
@@ -92,30 +95,55 @@ class SpectralStream:
         s = self.stft
         n = s.count(self.inbuf.shape[1])
         if n:
-            # The new frames go straight into the grown buffer: one copy, not two.
             old = self.spec.shape[1]
-            spec = np.empty((self.channels, old + n, s.bins), dtype=np.complex64)
-            spec[:, :old] = self.spec
-            s.frames(self.inbuf, out=spec[:, old:])
-            self.spec = spec
+            self._reserve(n)
+            # The new frames go straight into the buffer: no second copy of the spectra.
+            s.frames(self.inbuf, out=self._buf[:, self._start + old:self._start + old + n])
+            self.spec = self._buf[:, self._start:self._start + old + n]
             self.inbuf = self.inbuf[:, n * s.hop:]
 
-    def _mask(self, spec: np.ndarray) -> np.ndarray:
-        """The network's vocals mask of (C, T, bins) spectra, a few channel groups per call."""
+    def _reserve(self, n: int) -> None:
+        """Room for `n` more frames after the live ones, reusing the buffer where it can.
+
+        A buffer is only replaced when the live frames and the new ones do not fit
+        in it, so the spectra are held once, not once in the old buffer and again
+        in its copy: with many channels they are most of the engine's memory.
+        """
+        live, cap = self.spec.shape[1], self._buf.shape[1]
+        if self._start + live + n <= cap:
+            return
+        if live + n <= cap and self._start >= max(1, live // 8):
+            # Move the live frames to the front in pieces that never overlap their source.
+            step = self._start
+            for k in range(0, live, step):
+                m = min(step, live - k)
+                self._buf[:, k:k + m] = self._buf[:, self._start + k:self._start + k + m]
+        else:
+            buf = np.empty((self.channels, live + n + 64 + n // 4, self._buf.shape[2]), dtype=np.complex64)
+            buf[:, :live] = self.spec
+            self._buf = buf
+        self._start = 0
+        self.spec = self._buf[:, :live]
+
+    def _mask(self, spec: np.ndarray, keep: slice = slice(None)) -> np.ndarray:
+        """The network's vocals mask of (C, T, bins) spectra, frames `keep` of it, a few channel groups per call."""
         per = self.model.channels
         step = per * max(1, CALL_FRAMES // max(1, spec.shape[1]))
         if spec.shape[0] <= step:
-            return self.model.mask(spec)
-        out = np.empty(spec.shape, dtype=np.float32)
+            return self.model.mask(spec)[:, keep]
+        out = None
         for g in range(0, spec.shape[0], step):
-            out[g:g + step] = self.model.mask(spec[g:g + step])
+            part = self.model.mask(spec[g:g + step])[:, keep]
+            if out is None:
+                out = np.empty((spec.shape[0],) + part.shape[1:], dtype=np.float32)
+            out[g:g + step] = part
         return out
 
     def _run_window(self, frames: int) -> np.ndarray:
         """Runs the network on the window of `frames` frames at `c0`; returns final vocal spectra."""
         width = self.xf + self.past + frames + self.future
         spec = self.spec[:, :width]
-        mask = self._mask(spec)[:, self.past:self.past + self.xf + frames]
+        mask = self._mask(spec, slice(self.past, self.past + self.xf + frames))
         if self.xf:
             if self.held is not None:
                 mask[:, :self.xf] = self.held * (1 - self.fade) + mask[:, :self.xf] * self.fade
@@ -127,6 +155,7 @@ class SpectralStream:
         if self.c0 == 0 and self.xf:
             vocals = vocals[:, self.xf:]  # frames before the signal
         self.spec = self.spec[:, frames:]
+        self._start += frames
         self.c0 += frames
         return vocals
 

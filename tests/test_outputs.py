@@ -386,3 +386,15 @@ def test_on_a_terminal_the_run_ends_by_saying_where_the_stems_went(tmp_path):
     assert lines == [f"{songs[0]} -> {out / 'a'}{os.sep}", f"{songs[1]} -> {out / 'b'}{os.sep}"]
     # Not on a pipe: scripts read --json instead.
     assert run("separate", tmp_path / "in", "-o", out, "--quiet").stdout == ""
+
+
+def test_stems_of_earlier_runs_are_not_taken_for_inputs(tmp_path):
+    music = tmp_path / "music"
+    song = write(music / "song.wav", noise((8000, 2)), subtype="FLOAT")
+    write(music / "vocals.wav", noise((8000, 2), seed=5), subtype="FLOAT")  # a song that happens to be named so
+    write(music / "old" / "vocals.flac", noise((800, 2)), format="FLAC")  # written by a version without records
+    write(music / "old" / "accompaniment.flac", noise((800, 2)), format="FLAC")
+    assert run("separate", music, "-o", music, "--quiet").returncode == 0
+    jobs = [j.relative.as_posix() for j in outputs.walk([music])]
+    assert jobs == ["song.wav", "vocals.wav"]
+    assert outputs.is_output(music / "song" / "vocals.wav") and not outputs.is_output(song)
