@@ -39,7 +39,8 @@ def streamed(effect, mixture: np.ndarray, rate: int, block: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     from acapella import Separator, VocalIsolator
     from acapella.effects import MODES
-    from acapella.evaluate import VALIDATION_SETS, evaluate_folder, list_songs
+    from acapella.evaluate import evaluate_folder, list_songs
+    from acapella.model.validation import VALIDATION_SETS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--set", default="musdb-valid", choices=sorted(VALIDATION_SETS))

@@ -1,11 +1,12 @@
-"""Peak memory of `acapella separate` on a long file.
+"""Peak memory of `acapella separate` on a long file, at any channel count.
 
-    python benchmarks/memory.py [--minutes 20] [--rate 44100]
+    python benchmarks/memory.py [--minutes 20] [--rate 44100] [--channels 2,8,32]
 
-Writes a synthetic stereo file of the given length to a temporary folder (in
-blocks, so this script stays small too), runs the command on it in a child
-process, and prints the child's peak resident set size, next to that of a
-child that only imports acapella, as a reference from the same run.
+Writes a synthetic file of the given length and channel count to a temporary
+folder (in blocks, so this script stays small too), runs the command on it in a
+child process, and prints the child's peak resident set size, next to that of a
+child that only imports acapella, as a reference from the same run. Memory is
+meant to be bounded by the chunk, whatever the length and the channel count.
 """
 from __future__ import annotations
 
@@ -42,36 +43,49 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--rate", type=int, default=44100)
     ap.add_argument("--model", default="default")
+    ap.add_argument("--channels", default="2", help="comma-separated channel counts to measure (default: 2)")
     args = ap.parse_args(argv)
+    try:
+        counts = [int(c) for c in args.channels.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        ap.error(f"--channels {args.channels}: give whole numbers of channels of at least 1, comma-separated")
     # Shorter than a block, the run measures little beyond loading the model.
     if not (math.isfinite(args.minutes) and args.minutes * 60 >= BLOCK_SECONDS):
         ap.error(f"--minutes {args.minutes:g}: give at least {BLOCK_SECONDS / 60:.3g} (one {BLOCK_SECONDS}-second block)")
     if args.rate < 1:
         ap.error(f"--rate {args.rate}: give a sample rate in Hz above 0")
-    from acapella.models import resolve
+    from acapella.onnx_model import resolve
 
     try:  # before minutes of writing the file
         resolve(args.model)
     except ValueError as e:
         ap.error(f"--model: {e}")
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "long.wav"
-        rng = np.random.default_rng(0)
-        block = args.rate * BLOCK_SECONDS
-        total = round(args.minutes * 60 * args.rate)  # the length asked for, the last block cut to fit
-        with sf.SoundFile(src, "w", samplerate=args.rate, channels=2, subtype="PCM_16") as f:
-            for start in range(0, total, block):
-                f.write((rng.standard_normal((min(block, total - start), 2)) * 0.1).astype(np.float32))
-        minutes = sf.info(str(src)).frames / args.rate / 60  # what was measured, read back from the file
-        base, _ = peak_rss_mb([sys.executable, "-c", "import acapella.separator"])
-        exe = [sys.executable, "-m", "acapella.cli"]
-        peak, secs = peak_rss_mb([*exe, "separate", str(src), "-o", str(Path(tmp) / "out"), "--quiet",
-                                  "--model", args.model])
-    print(f"{minutes:.4g} min of {args.rate} Hz stereo, model {args.model}")
+    rows = []
+    base = None
+    for channels in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "long.wav"
+            rng = np.random.default_rng(0)
+            block = args.rate * BLOCK_SECONDS
+            total = round(args.minutes * 60 * args.rate)  # the length asked for, the last block cut to fit
+            with sf.SoundFile(src, "w", samplerate=args.rate, channels=channels, subtype="PCM_16") as f:
+                for start in range(0, total, block):
+                    f.write((rng.standard_normal((min(block, total - start), channels)) * 0.1).astype(np.float32))
+            minutes = sf.info(str(src)).frames / args.rate / 60  # what was measured, read back from the file
+            if base is None:
+                base, _ = peak_rss_mb([sys.executable, "-c", "import acapella.separator"])
+            exe = [sys.executable, "-m", "acapella.cli"]
+            peak, secs = peak_rss_mb([*exe, "separate", str(src), "-o", str(Path(tmp) / "out"), "--quiet",
+                                      "--model", args.model])
+        rows.append((f"acapella separate, {channels} channel{'s' if channels > 1 else ''}", peak, secs))
+    layout = "stereo" if counts == [2] else f"audio at {', '.join(map(str, counts))} channels"
+    print(f"{minutes:.4g} min of {args.rate} Hz {layout}, model {args.model}")
     print(f"{'process':32} {'peak RSS (MB)':>14} {'seconds':>8}")
     print(f"{'import acapella (reference)':32} {base:14.0f} {'':>8}")
-    print(f"{'acapella separate':32} {peak:14.0f} {secs:8.1f}")
-
+    for what, peak, secs in rows:
+        print(f"{what:32} {peak:14.0f} {secs:8.1f}")
 
 if __name__ == "__main__":
     main()

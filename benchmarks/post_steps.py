@@ -25,7 +25,6 @@ import math
 import numpy as np
 
 from acapella import Separator
-from acapella.stream import SpectralStream
 
 _EPS = 1e-10
 
@@ -70,22 +69,26 @@ def multichannel_wiener(mix: np.ndarray, mask: np.ndarray, iterations: int, span
     return stems[0].astype(np.complex64)
 
 
-class _WienerStream(SpectralStream):
-    iterations, span = 1, None
+def wiener_step(iterations: int, span: int | None = None):
+    """A `Separator` post-step: the multichannel Wiener filter on each stereo group of the window."""
 
-    def _apply(self, mask, spectra):
+    def step(mask: np.ndarray, spectra: np.ndarray) -> np.ndarray:
         out = np.empty_like(spectra)
         for g in range(0, spectra.shape[0], 2):
-            out[g:g + 2] = multichannel_wiener(spectra[g:g + 2], mask[g:g + 2], self.iterations, self.span)
+            out[g:g + 2] = multichannel_wiener(spectra[g:g + 2], mask[g:g + 2], iterations, span)
         return out
 
+    return step
 
-class _TemperatureStream(SpectralStream):
-    power = 1.0
 
-    def _apply(self, mask, spectra):
-        a, b = mask ** self.power, (1 - mask) ** self.power
+def temperature_step(power: float):
+    """A `Separator` post-step: the mask sharpened (P > 1) or softened (P < 1) as a logit times P."""
+
+    def step(mask: np.ndarray, spectra: np.ndarray) -> np.ndarray:
+        a, b = mask ** power, (1 - mask) ** power
         return (a / (a + b + _EPS)) * spectra
+
+    return step
 
 
 class _SwapAveraged:
@@ -143,9 +146,9 @@ def separator(step: str, model: str = "default", threads: int | None = None) -> 
     try:
         if name == "wiener":
             iters, _, span = value.partition(":")
-            cls, settings = _WienerStream, {"iterations": int(iters), "span": int(span) if span else None}
+            settings = {"iterations": int(iters), "span": int(span) if span else None}
         elif name == "temperature":
-            cls, settings = _TemperatureStream, {"power": float(value)}
+            settings = {"power": float(value)}
         else:
             raise ValueError("unknown post-step")
     except ValueError:
@@ -160,13 +163,5 @@ def separator(step: str, model: str = "default", threads: int | None = None) -> 
         raise ValueError(f"bad post-step {step!r}: give wiener=N[:K] with N >= 1 iterations and K >= 0 frames")
     if name == "wiener" and sep.model.channels != 2:
         raise ValueError(f"--post {step}: the multichannel Wiener filter needs a stereo model")
-    make = sep.pipeline
-
-    def pipeline(*args, **kwargs):
-        pipe = make(*args, **kwargs)
-        pipe.stream.__class__ = cls  # same state, the post-step's `_apply`
-        vars(pipe.stream).update(settings)
-        return pipe
-
-    sep.pipeline = pipeline
-    return sep
+    make = wiener_step if name == "wiener" else temperature_step
+    return Separator(model=model, threads=threads, post_step=make(**settings))

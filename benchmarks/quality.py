@@ -6,7 +6,7 @@
     python benchmarks/quality.py --set musdb-valid --post wiener=1 --against default
 
 Each song is a sub-folder of DATA_FOLDER holding vocals.* and accompaniment.*.
-``--set`` picks a validation set from acapella.evaluate.VALIDATION_SETS, read
+``--set`` picks a validation set from acapella.model.validation.VALIDATION_SETS, read
 from $ACAPELLA_DATA, else ../shared/data next to the repository (or from DATA_FOLDER when given).
 ``--against MODEL`` also scores MODEL on the same songs and prints how each
 figure moved, song by song (mean change, its standard error, songs improved):
@@ -162,13 +162,16 @@ def noting_vocal_pans(sep, found: list[float]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from acapella.evaluate import VALIDATION_SETS, evaluate_folder, incomplete_songs, list_songs, paired_change
-    from acapella.models import bundled
+    from acapella import options
+    from acapella.evaluate import evaluate_folder, incomplete_songs, list_songs
+    from acapella.model.validation import VALIDATION_SETS
+    from paired import paired_change
+    from acapella.onnx_model import bundled
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", nargs="?", type=Path, help="folder of song sub-folders")
     p.add_argument("--model", default="default", help="Separator model name (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None, help="Separator threads")
+    p.add_argument("--threads", type=options.count, default=None, help="Separator threads")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--songs", help='song folder names separated by ";" (default: all)')
     which.add_argument("--set", choices=sorted(VALIDATION_SETS), help="a named validation set")
@@ -276,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             return {"vocals": mix, "accompaniment": mix}
 
     elif args.oracle:
-        from acapella.evaluate import oracle_mask
+        from oracle import oracle_mask
 
         if args.oracle == "model":
-            from acapella.models import OnnxModel
+            from acapella.onnx_model import OnnxModel
 
             try:
                 m = OnnxModel(args.model)

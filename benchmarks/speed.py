@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from acapella import Separator
-from acapella.models import resolve
+from acapella import Separator, options
+from acapella.onnx_model import resolve
 from acapella.stream import CHUNK_SECONDS
 from acapella.transforms import STFT
 
@@ -38,21 +38,6 @@ def median_times(cases: list, runs: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def positive(kind, what: str):
-    """An argparse type: a finite ``kind`` above 0, or a one-line error saying so."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r}: give {what} above 0")
-        return value
-
-    return parse
-
-
 def number_list(text: str, what: str, check, words: tuple[str, ...] = ()) -> list:
     """The comma-separated items of ``text``: each one of ``words``, or a float passing ``check``."""
     items = []
@@ -70,10 +55,10 @@ def number_list(text: str, what: str, check, words: tuple[str, ...] = ()) -> lis
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="default,acapellabot")
-    ap.add_argument("--seconds", type=positive(float, "a number of seconds"), default=240.0)
-    ap.add_argument("--runs", type=positive(int, "a whole number of runs"), default=5)
-    ap.add_argument("--threads", type=positive(int, "a whole number of threads"), default=2)
-    ap.add_argument("--rate", type=positive(int, "a sample rate in Hz"), default=44100)
+    ap.add_argument("--seconds", type=options.seconds, default=240.0)
+    ap.add_argument("--runs", type=options.count, default=5)
+    ap.add_argument("--threads", type=options.count, default=2)
+    ap.add_argument("--rate", type=options.count, default=44100)
     ap.add_argument("--chunks", default=f"{CHUNK_SECONDS:g}",
                     help="comma-separated chunk_seconds to time each model at (default: the default chunk)")
     ap.add_argument("--vocal-pans", default="auto",

@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 from pedalboard.io import StreamResampler
 
-from acapella.evaluate import is_validation_clip
+from acapella.model.validation import is_validation_clip
 
 
 # MIR-1K was recorded at 16 kHz: nothing above 8 kHz is real there, so the loss

@@ -264,7 +264,7 @@ def game_tracks(packages: list[str], downloads: Path, extract: Path, report) -> 
 def vocal_clips(data: Path) -> dict[str, list[tuple[str, Path, bool]]]:
     """The vocal stems to widen, per source: ``[(clip name, file, band-limited)]``; validation
     songs and singers are left out."""
-    from acapella.evaluate import is_validation_clip
+    from acapella.model.validation import is_validation_clip
 
     folders = {"musdb": "musdb7-train", "pjs": "pjs-vocals", "mir1k": "mir1k-train", "eif": "eif-vocals"}
     out = {}

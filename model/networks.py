@@ -497,7 +497,7 @@ def build(name: str) -> nn.Module:
 
 
 def onnx_input(name: str, spec: torch.Tensor) -> torch.Tensor:
-    """The ONNX input for a complex spectrogram ``(B, C, T, F)``, as the engine builds it (`acapella.models`)."""
+    """The ONNX input for a complex spectrogram ``(B, C, T, F)``, as the engine builds it (`acapella.onnx_model`)."""
     if NETWORKS[name].input == "spectrum":
         return torch.cat([spec.real, spec.imag], dim=1)
     return spec.abs()

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from acapella.evaluate import is_validation_clip, stem_file
-from acapella.models import OnnxModel
+from acapella.evaluate import stem_file
+from acapella.model.validation import is_validation_clip
+from acapella.onnx_model import OnnxModel
 from acapella.transforms import STFT
 
 CALIBRATION_FRAMES = 288  # 6.7 s at the default STFT; a multiple of every model's frame_multiple

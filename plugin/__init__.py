@@ -5,9 +5,10 @@
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from acapella.separator import STEMS, Separator
-from acapella.effects import StemMixer, VocalIsolator, VocalRemover
-from acapella.board import Pedalboard, StemChains
+from acapella.separator import Separator
+from acapella.stems import STEMS
+from acapella.effects import StemChains, StemMixer, VocalIsolator, VocalRemover
+from acapella.board import Pedalboard
 
 try:
     __version__ = version("acapella")

@@ -1,26 +1,8 @@
-"""`acapella.Pedalboard`, a drop-in for ``pedalboard.Pedalboard`` that also holds acapella's
-effects, and `StemChains`, which runs each separated stem through its own chain.
+"""`acapella.Pedalboard`: a drop-in for ``pedalboard.Pedalboard`` that also holds acapella's effects.
 
-A board holds native pedalboard plugins, acapella effects and nested boards,
-with the list API (append, insert, remove, index, len, iteration, indexing,
-slicing, ...). Consecutive native plugins run as one native
-``pedalboard.Pedalboard`` stage, in C++ with the GIL released. The board is
-built once and kept: pedalboard 0.9 prepares its plugins again, wiping the
-state of reverbs, filters and delays, when a streamed block is larger than any
-before it or when a chain is freshly built, so at the start of a stream each
-native stage is prepared once for ``buffer_size`` samples and then fed blocks
-of at most that size. Native stages are only ever reset through their own
-``reset()``.
-
-Latency: a board's `latency` is the sum over its members. pedalboard does not
-report the latency of its own plugins to Python, so native plugins count as 0:
-those that have one (Resample, MP3Compressor, GSMFullRateCompressor,
-PitchShift, hosted VST3s) still stay aligned, as pedalboard drops their
-leading samples, but `flush` does not return their extra tail, and they do not
-stream exactly with changing block sizes even in pedalboard itself.
-
-Changing a board's list while it streams starts a new stream, as `reset` does, and so does
-changing, resetting or replacing anything inside it (a nested board, a member's `mode`).
+It chains native pedalboard plugins, acapella's effects and nested boards,
+with pedalboard's list API; see the README's "Effects" section for use, and
+docs/internals.md for how it keeps pedalboard's native plugins streaming.
 """
 from __future__ import annotations
 
@@ -29,8 +11,7 @@ from collections.abc import MutableSequence
 import numpy as np
 import pedalboard as _pb
 
-from acapella.effects import Effect, SeparatingEffect, _Fifo, _empty
-from acapella.separator import Separator
+from acapella.surface import Effect, empty
 
 
 def _is_native(obj) -> bool:
@@ -46,29 +27,27 @@ def _check_plugin(obj) -> None:
         raise TypeError(f"{obj!r} is an instrument: a Pedalboard holds effects only")
 
 
-def _members(obj):
+def members(obj):
     """Everything `obj` holds, itself included, depth first."""
     yield obj
-    if isinstance(obj, Pedalboard):
-        for p in obj._plugins:
-            yield from _members(p)
-    elif isinstance(obj, StemChains):
-        yield from _members(obj._vocals)
-        yield from _members(obj._accompaniment)
+    if isinstance(obj, Effect):
+        for p in obj.held():
+            yield from members(p)
     elif isinstance(obj, _pb.PluginContainer):
         for p in obj:
-            yield from _members(p)
+            yield from members(p)
 
 
-def _check_no_cycle(container, obj) -> None:
-    if any(m is container for m in _members(obj)):
+def check_no_cycle(container, obj) -> None:
+    """Refuses to put `obj` into `container` when `obj` holds `container`."""
+    if any(m is container for m in members(obj)):
         raise ValueError(f"{obj!r} holds this board: a board cannot contain itself")
 
 
 def _as_float32(y, channels: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     # pedalboard can give an empty output an odd shape, such as (0, channels).
-    return _empty(channels) if y.size == 0 else y
+    return empty(channels) if y.size == 0 else y
 
 
 class _NativeStage:
@@ -87,7 +66,7 @@ class _NativeStage:
     def one_shot(self, x: np.ndarray, rate: int, buffer_size: int) -> np.ndarray:
         c, n = x.shape
         if n == 0:
-            return _empty(c)
+            return empty(c)
         if n <= max(c, self._MIN_PRIME):
             # Short blocks can be read as (samples, channels); trailing silence does
             # not change what a causal plugin makes of the samples before it.
@@ -107,7 +86,7 @@ class _NativeStage:
     def push(self, x: np.ndarray) -> np.ndarray:
         c, n = x.shape
         if n == 0:
-            return _empty(c)
+            return empty(c)
         b = self.block
         parts = [_as_float32(self.runner.process(x[:, i:i + b], self.rate, buffer_size=b, reset=False), c)
                  for i in range(0, n, b)]
@@ -127,14 +106,14 @@ class _EffectStage:
         return self.effect.latency_at(rate)
 
     def one_shot(self, x: np.ndarray, rate: int, buffer_size: int) -> np.ndarray:
-        return self.effect._process_cf(x, rate, buffer_size, True)
+        return self.effect.run(x, rate, buffer_size, True)
 
     def open(self, rate: int, channels: int, buffer_size: int) -> None:
         self.effect.reset()
         self.rate, self.buffer_size = rate, buffer_size
 
     def push(self, x: np.ndarray) -> np.ndarray:
-        return self.effect._process_cf(x, self.rate, self.buffer_size, False)
+        return self.effect.run(x, self.rate, self.buffer_size, False)
 
     def reset(self) -> None:
         self.effect.reset()
@@ -156,7 +135,7 @@ class Pedalboard(Effect, MutableSequence):
         (3, 'VocalRemover')
 
     ``process(audio, sample_rate, buffer_size=8192, reset=True)`` runs the chain
-    on a whole signal; with ``reset=False`` it streams (see `acapella.effects`):
+    on a whole signal; with ``reset=False`` it streams (see `acapella.surface`):
     the output lags by `latency` samples, the sum of the members' latencies,
     and `flush` returns the end. Anything that is not a plugin is refused with
     a TypeError when it is added.
@@ -190,7 +169,7 @@ class Pedalboard(Effect, MutableSequence):
 
     def _checked(self, obj):
         _check_plugin(obj)
-        _check_no_cycle(self, obj)
+        check_no_cycle(self, obj)
         return obj
 
     def __setitem__(self, index, value) -> None:
@@ -221,7 +200,7 @@ class Pedalboard(Effect, MutableSequence):
         if key == self._key:
             return False
         seen: dict[int, object] = {}
-        for m in _members(self):
+        for m in members(self):
             if id(m) in seen:
                 raise ValueError(f"{m!r} is in this board more than once: a plugin holds the state "
                                  "of one stream, so use a separate instance in each place")
@@ -240,19 +219,22 @@ class Pedalboard(Effect, MutableSequence):
         self._stages, self._key = stages, key
         return True
 
-    def _process_cf(self, x, rate, buffer_size, reset):
+    def run(self, x, rate, buffer_size, reset):
         with self._lock:
             if self._build():
                 self._stream = None  # a changed list starts a new stream
-            return super()._process_cf(x, rate, buffer_size, reset)
+            return super().run(x, rate, buffer_size, reset)
 
     def _latency_at(self, rate: int) -> int:
         with self._lock:
             self._build()
             return sum(s.latency_at(rate) for s in self._stages)
 
-    def _signature(self) -> tuple:
-        return super()._signature() + tuple(p._signature() if isinstance(p, Effect) else id(p) for p in self._plugins)
+    def signature(self) -> tuple:
+        return super().signature() + tuple(p.signature() if isinstance(p, Effect) else id(p) for p in self._plugins)
+
+    def held(self) -> list:
+        return list(self._plugins)
 
     def _one_shot(self, x, rate, buffer_size):
         if not self._stages:
@@ -278,7 +260,8 @@ class Pedalboard(Effect, MutableSequence):
             s.reset()
 
 
-def _as_board(value, name: str) -> Pedalboard:
+def as_board(value, name: str) -> Pedalboard:
+    """A board from a board, a list of plugins, one plugin or None (an empty board)."""
     if value is None:
         return Pedalboard()
     if isinstance(value, Pedalboard):
@@ -288,100 +271,3 @@ def _as_board(value, name: str) -> Pedalboard:
     if isinstance(value, (list, tuple)):
         return Pedalboard(value)
     raise TypeError(f"{name} must be an acapella.Pedalboard, a list of plugins, a plugin or None, got {value!r}")
-
-
-class StemChains(SeparatingEffect):
-    """Separates once, runs each stem through its own chain, and sums the results.
-
-    ``vocals`` and ``accompaniment`` are each an `acapella.Pedalboard`, a list of
-    plugins, one plugin, or None (that stem passes unchanged); lists are made
-    boards, which may hold native plugins, acapella effects and boards. The
-    branches' latencies are aligned: the effect's `latency` is the separation's
-    plus the larger branch's, and the shorter branch waits for the longer.
-
-    Example::
-
-        >>> import numpy as np
-        >>> from pedalboard import Compressor, Delay, Reverb
-        >>> from acapella import StemChains
-        >>> remix = StemChains(vocals=[Reverb(room_size=0.6), Delay(delay_seconds=0.25, mix=0.2)],
-        ...                    accompaniment=[Compressor(threshold_db=-20, ratio=4)])
-        >>> song = np.random.default_rng(0).standard_normal((2, 44100)).astype(np.float32) * 0.1
-        >>> remix(song, 44100).shape
-        (2, 44100)
-    """
-
-    def __init__(self, vocals=None, accompaniment=None, mode: str = "offline",
-                 separator: Separator | None = None):
-        self._vocals = _as_board(vocals, "vocals")
-        self._accompaniment = _as_board(accompaniment, "accompaniment")
-        self._queues: tuple[_Fifo, _Fifo] | None = None
-        super().__init__(mode=mode, separator=separator)
-
-    def _set_branch(self, attr: str, value) -> None:
-        board = _as_board(value, attr.lstrip("_"))
-        _check_no_cycle(self, board)
-        with self._lock:
-            setattr(self, attr, board)
-            self.reset()
-
-    @property
-    def vocals(self) -> Pedalboard:
-        """The chain run on the vocals. Setting it (a board, list, plugin or None) resets."""
-        return self._vocals
-
-    @vocals.setter
-    def vocals(self, value) -> None:
-        self._set_branch("_vocals", value)
-
-    @property
-    def accompaniment(self) -> Pedalboard:
-        """The chain run on the accompaniment. Setting it (a board, list, plugin or None) resets."""
-        return self._accompaniment
-
-    @accompaniment.setter
-    def accompaniment(self, value) -> None:
-        self._set_branch("_accompaniment", value)
-
-    def _check_branches(self) -> None:
-        seen = set()
-        for m in list(_members(self._vocals)) + list(_members(self._accompaniment)):
-            if id(m) in seen:
-                raise ValueError(f"{m!r} is in both chains (or twice in one): use a separate instance in each place")
-            seen.add(id(m))
-
-    def _latency_at(self, rate: int) -> int:
-        return self._split_latency(rate) + max(self._vocals.latency_at(rate), self._accompaniment.latency_at(rate))
-
-    def _signature(self) -> tuple:
-        return super()._signature() + (self._vocals._signature(), self._accompaniment._signature())
-
-    def _one_shot(self, x, rate, buffer_size):
-        self._check_branches()
-        v, a = self._split(x, rate)
-        return self._vocals._process_cf(v, rate, buffer_size, True) + \
-            self._accompaniment._process_cf(a, rate, buffer_size, True)
-
-    def _open(self, rate, channels, buffer_size):
-        self._check_branches()
-        super()._open(rate, channels, buffer_size)
-        self._queues = (_Fifo(channels), _Fifo(channels))
-
-    def _push(self, x, buffer_size):
-        rate = self._stream.rate
-        v, a = self._splitter.push(x)
-        qv, qa = self._queues
-        qv.push(self._vocals._process_cf(v, rate, buffer_size, False))
-        qa.push(self._accompaniment._process_cf(a, rate, buffer_size, False))
-        n = min(qv.size, qa.size)
-        return qv.take(n) + qa.take(n)
-
-    def _reset_members(self) -> None:
-        super()._reset_members()
-        self._queues = None
-        self._vocals.reset()
-        self._accompaniment.reset()
-
-    def __repr__(self) -> str:
-        extra = f", separator=<Separator {self._separator.model.path.name}>" if self._separator is not None else ""
-        return f"StemChains(vocals={self._vocals!r}, accompaniment={self._accompaniment!r}, mode={self._mode!r}{extra})"

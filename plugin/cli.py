@@ -11,7 +11,7 @@ exist), 1 when any input failed, 2 for usage errors, 130 on Ctrl-C (143 on SIGTE
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import os
 import signal
 import sys
@@ -19,16 +19,17 @@ import tempfile
 import threading
 from pathlib import Path
 
-from acapella import __version__
-from acapella.audio import STEMS, check_stems
-from acapella.files import AUDIO_EXTENSIONS, FORMATS
+from acapella import __version__, cluster, options, outputs
+from acapella.files import FORMATS, escape
+from acapella.stems import STEMS
 from acapella.stream import CHUNK_SECONDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _err(msg: str) -> None:
-    print(f"acapella: {msg}", file=sys.stderr, flush=True)
+    # One line, whatever a message picked up on its way (a file name with a newline in it).
+    print(f"acapella: {escape(msg)}", file=sys.stderr, flush=True)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -43,98 +44,31 @@ def _terminate(signum, frame):
     raise _Terminated(signum)
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.strerror or type(exc).__name__}: {exc.filename}"
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _is_output(f: Path, out_resolved: Path) -> bool:
-    """Whether `f` is a stem this command writes, OUT/<name>/<stem>.<format>, from an earlier run."""
-    return (f.stem in STEMS and f.suffix.lower().lstrip(".") in FORMATS
-            and f.resolve().parent.parent == out_resolved)
-
-
-def collect_inputs(inputs: list[str], out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Audio files named or found under folders; and (path, reason) for inputs that yield none.
-
-    Folders are searched recursively, leaving out hidden files (a Mac's ``._song.wav``
-    companions) and the stems of earlier runs into the same output folder. A file
-    reached twice (named under two spellings, or also found in a folder) counts once.
-    """
-    files, problems = [], []
-    out_resolved = out_dir.resolve()
-    for raw in inputs:
-        p = Path(raw)
-        try:
-            if p.is_dir():
-                found = sorted(f for f in p.rglob("*") if not f.name.startswith(".")
-                               and f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
-                               and not _is_output(f, out_resolved))
-                if not found:
-                    os.listdir(p)  # an unreadable folder says so, rather than "no audio files"
-                    problems.append((raw, "no audio files in this folder"))
-                files.extend(found)
-            elif p.exists():
-                files.append(p)
-            else:
-                problems.append((raw, "no such file or folder"))
-        except OSError as exc:
-            problems.append((raw, _reason(exc)))
-    unique: dict[Path, Path] = {}
-    for f in files:
-        unique.setdefault(f.resolve(), f)
-    return list(unique.values()), problems
-
-
-def output_names(files: list[Path]) -> list[str]:
-    """`<input name>` per file, each distinct in the batch: repeated names get -2, -3, ...
-
-    Names are compared without case, as a case-insensitive disk would, and a name
-    made only of dots (``...wav``) becomes a plain folder name.
-    """
-    taken: set[str] = set()
-    names = []
-    for f in files:
-        base = f.stem if f.stem.strip(".") else f.name.replace(".", "_")
-        name, n = base, 1
-        while name.casefold() in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name.casefold())
-        names.append(name)
-    return names
-
-
-def _remove_if_empty(folder: Path, made: bool) -> None:
-    """Removes an input's output folder that this run made and left empty."""
-    try:
-        if made and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    except OSError:
-        pass  # what stays is an empty folder, not worth a second error
-
-
 def _check_writable(out_dir: Path) -> str | None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir):
             pass
     except OSError as exc:
-        return f"cannot write to output folder {out_dir}: {exc.strerror or exc}"
+        return f"cannot write to output folder {escape(out_dir)}: {exc.strerror or exc}"
     return None
+
+
+def _write_json(record: dict) -> None:
+    sys.stdout.write(json.dumps(record, ensure_ascii=True) + "\n")
+    sys.stdout.flush()
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from acapella.files import Reader
     from acapella.separator import Separator
 
-    try:
-        stems = check_stems(args.stems)
-    except ValueError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
+    if getattr(args, "cluster", None):
+        from acapella.cluster import run_cli
+
+        return run_cli(args)
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -142,10 +76,16 @@ def cmd_separate(args: argparse.Namespace) -> int:
             _err("--plot needs matplotlib: pip install 'acapella[plot]'")
             return EXIT_USAGE
     out_dir = Path(args.output)
-    files, problems = collect_inputs(args.inputs, out_dir)
-    for path, reason in problems:
-        _err(f"{path}: {reason}")
-    if not files:
+    jobs = list(outputs.walk(args.inputs))
+    failed = 0
+    for job in jobs:
+        if job.problem:
+            _err(f"{escape(job.source)}: {job.problem}")
+            if args.json:
+                _write_json(outputs.run_job(job, out_dir, None))
+            failed += 1
+    jobs = [j for j in jobs if not j.problem]
+    if not jobs:
         return EXIT_FAILED
     try:  # before the output folder is made, so that a usage error leaves nothing behind
         sep = Separator(model=args.model, threads=args.threads, chunk_seconds=args.chunk_seconds,
@@ -158,63 +98,52 @@ def cmd_separate(args: argparse.Namespace) -> int:
         _err(problem)
         return EXIT_FAILED
 
+    options = outputs.Options(stems=args.stems, format=args.format, force=args.force, plot=args.plot)
     show = not args.quiet and sys.stderr.isatty()
-    inputs = {f.resolve() for f in files}
-    failed = len(problems)
-    overall = tqdm(total=len(files), desc="files", unit="file", disable=not show, position=0, file=sys.stderr)
+    protect = frozenset(j.source.resolve() for j in jobs)
+    done = []
+    overall = tqdm(total=len(jobs), desc="files", unit="file", disable=not show, position=0, file=sys.stderr)
     try:
-        for f, name in zip(files, output_names(files)):
-            target = out_dir / name
-            made = False
-            try:
-                made = not target.exists()
-                outs = {s: target / f"{s}.{args.format}" for s in stems}
-                clash = [o for o in outs.values() if o.resolve() in inputs]
-                if clash:
-                    _err(f"{f}: output {clash[0]} would overwrite an input; choose another -o")
-                    failed += 1
-                    overall.update(1)
-                    continue
-                # Without --force, stems already written stay; the missing ones are still made.
-                todo = [s for s, o in outs.items() if args.force or not o.exists()]
-                if not todo:
-                    if not args.quiet:
-                        _err(f"skipping {f}: outputs exist in {target} (use --force to overwrite)")
-                    overall.update(1)
-                    continue
-                from acapella.files import Reader
-
-                with Reader(f) as r:
-                    total = r.frames
-                bar = tqdm(total=total, desc=f.name[:30], unit="smp", unit_scale=True, leave=False,
-                           disable=not show, position=1, file=sys.stderr)
-                with bar:
-                    sep.separate_file(f, target, stems=todo, format=args.format, force=True,
-                                      progress=bar.update)
-                if args.plot:
-                    from acapella.plot import plot_stems
-
-                    plot_stems(f, outs, target / "spectrograms.png")
-            except Exception as exc:
-                _err(f"{f}: {_reason(exc)}")
+        for job in jobs:
+            total = None
+            if show:
+                try:
+                    with Reader(job.source) as r:
+                        total = r.frames
+                except Exception:
+                    pass
+            bar = tqdm(total=total, desc=escape(job.source.name)[:30], unit="smp", unit_scale=True, leave=False,
+                       disable=not show, position=1, file=sys.stderr)
+            with bar:
+                result = outputs.run_job(job, out_dir, sep, options, progress=bar.update, protect=protect)
+            name = escape(job.source)
+            if result["status"] == "failed":
                 failed += 1
-                _remove_if_empty(target, made)
-            except KeyboardInterrupt:
-                _remove_if_empty(target, made)
-                raise
+                _err(f"{name}: {result['reason']}")
+            else:
+                done.append(result)
+                if result["status"] == "skipped" and not args.quiet:
+                    _err(f"skipping {name}: {result['reason']}")
+            for line in result["warnings"]:
+                _err(f"warning: {line}")
+            if args.json:
+                _write_json(result)
             overall.update(1)
     except KeyboardInterrupt as exc:
         overall.close()
         _err("interrupted; no partial output was left behind")
         return 128 + exc.signum if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     overall.close()
+    if done and not args.json and sys.stdout.isatty():
+        for result in done:
+            print(f"{escape(result['input'])} -> {escape(result['folder'])}{os.sep}")
     if failed:
         _err(f"{failed} input(s) failed")
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from acapella.models import OnnxModel, bundled, catalogue, resolve
+    from acapella.onnx_model import OnnxModel, bundled, catalogue, resolve
 
     cat = catalogue()
     rows = []
@@ -243,44 +172,28 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from acapella import demo
-    from acapella.files import publish
+    from acapella.files import AtomicWriters, sweep_temporaries
 
     out = Path(args.output)
     if out.exists() and not args.force:
-        _err(f"{out} exists (use --force to overwrite)")
+        _err(f"{escape(out)} exists (use --force to overwrite)")
         return EXIT_FAILED
     if out.suffix.lower() not in {".wav", ".flac", ".ogg"}:
-        _err(f"demo output must end in .wav, .flac or .ogg, got {out}")
+        _err(f"demo output must end in .wav, .flac or .ogg, got {escape(out)}")
         return EXIT_USAGE
-    if not 0 < args.seconds <= 3600:
+    if not args.seconds <= 3600:
         _err(f"--seconds must be a number of seconds from 0 to 3600, got {args.seconds:g}")
         return EXIT_USAGE
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
-        os.close(fd)
-        demo.write(tmp, seconds=args.seconds)
-        publish(tmp, out)
+    sweep_temporaries(out.parent, [out.name])  # what a killed earlier run left
+    vocals, accompaniment = demo.song(args.seconds)
+    try:  # written as stems are: by the encoder process, verified, then renamed into place
+        with AtomicWriters({"demo": out}, demo.RATE, 2, out.suffix.lstrip("."), frames=vocals.shape[1]) as w:
+            w.write({"demo": vocals + accompaniment})
     except OSError as exc:
-        _err(f"cannot write {out}: {exc.strerror or exc}")
+        _err(exc.strerror if exc.strerror and not exc.filename else f"cannot write {escape(out)}: {exc.strerror or exc}")
         return EXIT_FAILED
-    finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-    print(out)
+    print(escape(out))
     return EXIT_OK
-
-
-def _vocal_pan(text: str) -> float | str:
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give auto or a number from -1 (hard left) to 1 (hard right)")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -297,26 +210,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
     s.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
                    help="stems go to OUT_DIR/<input name>/<stem>.<format>")
-    s.add_argument("--stems", default=",".join(STEMS), help="comma-separated stems to write (default: %(default)s)")
-    s.add_argument("--format", default="wav", choices=list(FORMATS), help="output format (default: %(default)s)")
+    s.add_argument("--stems", type=options.stems, default=STEMS, metavar="LIST",
+                   help=f"comma-separated stems to write (default: {','.join(STEMS)})")
+    s.add_argument("--format", type=options.output_format, default="wav", metavar="FORMAT",
+                   help=f"output format: {', '.join(FORMATS)} (default: %(default)s)")
     s.add_argument("--model", default="default", help="bundled model name or .onnx path (see: acapella models)")
-    s.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, help="audio per network call (default: %(default)s)")
-    s.add_argument("--threads", type=int, default=None, help="threads for the network and the STFT (default: all cores)")
+    s.add_argument("--chunk-seconds", type=options.seconds, default=CHUNK_SECONDS,
+                   help="audio per network call (default: %(default)s)")
+    s.add_argument("--threads", type=options.count, default=None,
+                   help="threads for the network and the STFT (default: all cores)")
     s.add_argument("--per-channel", action="store_true",
                    help="separate each channel as a mono song (twice the work): for voices panned to one side")
-    s.add_argument("--vocal-pan", type=_vocal_pan, default="auto", metavar="P",
+    s.add_argument("--vocal-pan", type=options.vocal_pan, default="auto", metavar="P",
                    help="where the voice sits: -1 hard left, 0 centre, 1 hard right, or auto to find it "
                         "in each stereo file (default: %(default)s)")
     s.add_argument("--force", action="store_true", help="overwrite existing outputs")
     s.add_argument("--quiet", action="store_true", help="no progress bars or skip messages")
     s.add_argument("--plot", action="store_true", help="also write spectrograms.png (needs matplotlib)")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON record per input on stdout: input, status (done, skipped, failed), "
+                        "reason, folder, stems {name: path}, warnings")
+    cluster.add_arguments(s)
     s.set_defaults(func=cmd_separate)
 
     d = sub.add_parser("demo", help="write a synthetic demo song (sung vowels over drums, bass and chords)")
     d.add_argument("output", metavar="OUT_FILE", help="where to write it (.wav, .flac or .ogg)")
-    d.add_argument("--seconds", type=float, default=8.0, help="length (default: %(default)s)")
+    d.add_argument("--seconds", type=options.seconds, default=8.0, help="length (default: %(default)s)")
     d.add_argument("--force", action="store_true", help="overwrite OUT_FILE")
     d.set_defaults(func=cmd_demo)
+
+    cluster.add_worker_parser(sub)
 
     m = sub.add_parser("models", help="list the bundled models")
     m.set_defaults(func=cmd_models)
@@ -337,12 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not getattr(args, "func", None):
         ap.print_help(sys.stderr)
-        return EXIT_USAGE
-    if getattr(args, "threads", None) is not None and args.threads < 1:
-        _err(f"--threads must be at least 1, got {args.threads}")
-        return EXIT_USAGE
-    if not 0 < getattr(args, "chunk_seconds", 1.0) < math.inf:
-        _err(f"--chunk-seconds must be a positive number of seconds, got {args.chunk_seconds}")
         return EXIT_USAGE
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -97,7 +97,10 @@ def accompaniment(seconds: float, sr: int, seed: int = 1) -> np.ndarray:
     return (out / (np.abs(out).max() + 1e-9)).astype(np.float32)
 
 
-def song(seconds: float = 8.0, sr: int = 44100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+RATE = 44100  # the demo song's sample rate
+
+
+def song(seconds: float = 8.0, sr: int = RATE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(vocals, accompaniment), each (2, samples) float32 at `sr`; their sum is the mixture."""
     v = voice(seconds, sr, seed)
     a = accompaniment(seconds, sr, seed + 1)
@@ -105,10 +108,3 @@ def song(seconds: float = 8.0, sr: int = 44100, seed: int = 0) -> tuple[np.ndarr
     acc = np.stack([0.5 * a, 0.5 * np.roll(a, int(0.01 * sr))])
     return vocals.astype(np.float32), acc.astype(np.float32)
 
-
-def write(path: str, seconds: float = 8.0, sr: int = 44100) -> None:
-    """Writes the demo mixture to `path` (any format soundfile writes, by extension)."""
-    import soundfile as sf
-
-    v, a = song(seconds, sr)
-    sf.write(path, (v + a).T, sr)

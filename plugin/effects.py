@@ -1,67 +1,26 @@
-"""Separation as pedalboard-style effects: `VocalIsolator`, `VocalRemover`, `StemMixer`.
+"""The separation effects: `VocalIsolator`, `VocalRemover`, `StemMixer` and `StemChains`.
 
-pedalboard 0.9 cannot hold a plugin written in Python (its chains run in C++,
-``pedalboard.Plugin`` cannot be subclassed usefully, and a non-plugin is
-refused), so these effects offer pedalboard's plugin surface themselves and
-`acapella.Pedalboard` chains them with native plugins:
-
-- ``process(input_array, sample_rate, buffer_size=8192, reset=True)`` and
-  ``__call__``, which does the same;
-- ``reset()``; ``is_effect`` (True) and ``is_instrument`` (False);
-- ``latency``: samples, at the rate of the stream in progress (or of the last
-  call; the model's rate before any), and ``latency_at(sample_rate)``;
-- ``flush()``: the end of a stream (see below).
-
-Input is taken as `Separator.separate` takes it: 1-D, ``(channels, samples)`` or
-``(samples, channels)``, float or integer samples, any rate and channel count.
-The output is float32 in the input's layout.
-
-One-shot calls (``reset=True``, the default) return as many samples as went in,
-aligned with the input. Streamed calls (``reset=False``) follow pedalboard's own
-convention for a plugin with latency (checked on its Resample and
-MP3Compressor): the output stays aligned with the input because the first
-``latency`` samples of the stream are dropped, so after ``n`` samples have gone
-in, ``max(0, n - latency)`` have come out, whatever the block sizes. Feeding
-``latency`` samples of silence with ``reset=False`` returns the rest, which is
-what `flush` does for you; `flush` also ends the stream, so the next streamed
-call starts a new one.
-
-Latency settings (``mode``):
-
-=========== ======================================================= ==========
-mode        what it does                                            latency
-=========== ======================================================= ==========
-"offline"   full look-ahead: identical to `Separator.separate`      ~6.9 s
-"low"       0.1 s of look-ahead, 0.15 s chunks (live use)           ~0.42 s
-"lowest"    no look-ahead, 0.1 s chunks                             ~0.21 s
-=========== ======================================================= ==========
-
-(latencies at 44.1 kHz; other rates add a few ms of resampling). Where the
-voice sits in the stereo field (`Separator`'s ``vocal_pan``): one-shot calls in
-"offline" mode find it as `Separator.separate` does; streamed calls cannot look
-ahead and take the centre, unless the separator is given a number. The low
-settings run the network once per short chunk on a ~6 s window, which is fine
-for real time on two cores but costs separation quality; see the README
-for the measured cost.
-
-Threads: a `Separator` may be shared by any number of effects and threads. An
-effect holds the state of one stream, so give each concurrent stream its own
-effect (they can share one separator); calls on one effect are serialised by a
-lock.
+Each takes audio as `Separator.separate` does and offers pedalboard's plugin
+surface (`acapella.surface.Effect`), one-shot or streamed, at a latency set by
+``mode`` (`MODES`). The README's "Effects" section shows them in use; how they
+stream beside pedalboard's own plugins is in docs/internals.md.
 """
 from __future__ import annotations
 
 import math
 import numbers
 import threading
-from collections import deque
 
 import numpy as np
 
-from acapella import audio as _audio
+from acapella.board import Pedalboard, as_board, check_no_cycle, members
 from acapella.separator import Separator
+from acapella.stems import Fifo
+from acapella.surface import Effect
 
-#: ``mode`` -> (future_seconds, chunk_seconds) of the streaming pipeline.
+#: ``mode`` -> (future_seconds, chunk_seconds) of the streaming pipeline: "offline" has
+#: full look-ahead and gives exactly `Separator.separate` (latency ~6.9 s at 44.1 kHz),
+#: "low" ~0.42 s and "lowest" ~0.21 s, for live use at some cost in quality.
 MODES: dict[str, tuple[float | None, float]] = {
     "offline": (None, 1.0),
     "low": (0.1, 0.15),
@@ -84,12 +43,6 @@ def default_separator() -> Separator:
         return _default
 
 
-def _check_buffer_size(buffer_size) -> int:
-    if isinstance(buffer_size, bool) or not isinstance(buffer_size, numbers.Integral) or buffer_size < 1:
-        raise ValueError(f"buffer_size must be a positive whole number of samples, got {buffer_size!r}")
-    return int(buffer_size)
-
-
 def _check_db(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number of dB (or -inf to mute), got {value!r}")
@@ -107,251 +60,13 @@ def _fmt_db(db: float) -> str:
     return "-inf" if db == -math.inf else repr(db)
 
 
-def _empty(channels: int) -> np.ndarray:
-    return np.zeros((channels, 0), dtype=np.float32)
-
-
-class _Fifo:
-    """Samples (channels, n) waiting to go out; a queue of blocks, so no copying on push."""
-
-    def __init__(self, channels: int):
-        self.channels, self.size, self.blocks = channels, 0, deque()
-
-    def push(self, x: np.ndarray) -> None:
-        if x.shape[1]:
-            self.blocks.append(x)
-            self.size += x.shape[1]
-
-    def take(self, n: int) -> np.ndarray:
-        n = min(n, self.size)
-        parts = []
-        left = n
-        while left:
-            b = self.blocks[0]
-            if b.shape[1] <= left:
-                parts.append(self.blocks.popleft())
-                left -= b.shape[1]
-            else:
-                parts.append(b[:, :left])
-                self.blocks[0] = b[:, left:]  # a view: held memory stays bounded by the block
-                left = 0
-        self.size -= n
-        if not parts:
-            return _empty(self.channels)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-
-
-class _Stream:
-    """Per-stream bookkeeping of an effect: rate, channels, counts, held output."""
-
-    def __init__(self, rate: int, channels: int, latency: int, buffer_size: int):
-        self.rate, self.channels, self.latency, self.buffer_size = rate, channels, latency, buffer_size
-        self.pushed = self.emitted = 0
-        self.out = _Fifo(channels)
-        self.signature: tuple = ()
-
-
-class Effect:
-    """Base class of acapella's plugins: pedalboard's plugin surface over channels-first hooks.
-
-    Subclasses implement `_latency_at`, `_one_shot`, `_open` and `_push`
-    on ``(channels, samples)`` float32 arrays; this class handles input layouts
-    and dtypes, the stream's exact delay, `flush` and locking.
-    """
-
-    def __init__(self):
-        self._lock = threading.RLock()
-        self._stream: _Stream | None = None
-        self._rate: int | None = None  # rate of the last call
-        self._layout: _audio.Layout | None = None  # layout of the last streamed block
-        self._generation = 0  # counts dropped streams, so that a board holding this one sees them
-
-    # -- pedalboard's plugin surface -------------------------------------------------
-
-    @property
-    def is_effect(self) -> bool:
-        """True: this plugin takes audio in (as every pedalboard effect does)."""
-        return True
-
-    @property
-    def is_instrument(self) -> bool:
-        """False: this plugin is not an instrument."""
-        return False
-
-    def process(self, input_array, sample_rate, buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
-        """Runs audio through the effect; returns float32 in the input's layout.
-
-        ``reset=True`` treats the input as a whole signal: as many samples come out
-        as went in, aligned. ``reset=False`` continues the stream: the first
-        `latency` samples of the stream are held back, so each call returns
-        ``max(0, n - latency)`` minus what earlier calls returned, where ``n`` is
-        the number of samples fed so far; `flush` returns the rest.
-        """
-        buffer_size = _check_buffer_size(buffer_size)
-        rate = _audio.check_rate(sample_rate)
-        with self._lock:
-            if reset:
-                x, layout = _audio.to_channels_first(input_array)
-            else:
-                x, layout = self._stream_input(input_array)
-            y = self._process_cf(x, rate, buffer_size, reset)
-            if not reset:
-                self._layout = layout
-            return layout.restore(y)
-
-    def __call__(self, input_array, sample_rate, buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
-        """Same as `process`."""
-        return self.process(input_array, sample_rate, buffer_size=buffer_size, reset=reset)
-
-    def reset(self) -> None:
-        """Forgets the stream in progress: the next ``reset=False`` call starts a new one."""
-        with self._lock:
-            if self._stream is not None:
-                self._stream = None
-                self._generation += 1
-            self._layout = None
-            self._reset_members()
-
-    def flush(self) -> np.ndarray:
-        """Ends the stream: returns its last `latency` samples and resets.
-
-        This is what feeding `latency` samples of silence with ``reset=False``
-        returns, in the layout of the last streamed block. With it the streamed
-        output has exactly as many samples as the input. Returns an empty array
-        when no stream is in progress.
-        """
-        with self._lock:
-            st = self._stream
-            if st is None:
-                return np.zeros(0, dtype=np.float32)
-            y = self._process_cf(np.zeros((st.channels, st.latency), np.float32), st.rate, st.buffer_size, False)
-            layout = self._layout or _audio.Layout(2, False)  # (fed channels-first by a board)
-            self.reset()
-            return layout.restore(y)
-
-    @property
-    def latency(self) -> int:
-        """Samples the output of a stream lags its input, at the stream's rate.
-
-        The rate is that of the stream in progress, else of the last call, else
-        the model's own rate; `latency_at` gives it for any rate.
-        """
-        with self._lock:
-            rate = self._stream.rate if self._stream else self._rate
-        return self.latency_at(rate if rate is not None else self._default_rate())
-
-    def latency_at(self, sample_rate) -> int:
-        """The latency, in samples, of a stream at ``sample_rate``."""
-        return int(self._latency_at(_audio.check_rate(sample_rate)))
-
-    # -- channels-first core, also used by boards ---------------------------------------
-
-    def _process_cf(self, x: np.ndarray, rate: int, buffer_size: int, reset: bool) -> np.ndarray:
-        with self._lock:
-            if reset:
-                if self._stream is not None:
-                    self._stream = None
-                    self._generation += 1
-                self._rate = rate
-                return self._one_shot(x, rate, buffer_size)
-            st = self._stream
-            if st is not None and st.signature != self._signature():
-                # A member was changed, reset or replaced inside this one: its stream, and with it
-                # this one's latency, started again, so this stream does too.
-                st = self._stream = None
-                self._generation += 1
-            if st is None:
-                self._reset_members()
-                st = self._stream = _Stream(rate, x.shape[0], self._latency_at(rate), buffer_size)
-                self._rate = rate
-                self._open(rate, x.shape[0], buffer_size)
-                st.signature = self._signature()
-            elif rate != st.rate or x.shape[0] != st.channels:
-                raise ValueError(
-                    f"this stream is {st.channels} channel(s) at {st.rate} Hz, got {x.shape[0]} at {rate} Hz: "
-                    "call reset() (or flush()) before starting another stream")
-            st.pushed += x.shape[1]
-            st.out.push(self._push(x, st.buffer_size))
-            due = max(0, st.pushed - st.latency) - st.emitted
-            y = st.out.take(due)
-            st.emitted += y.shape[1]
-            return y
-
-    def _stream_input(self, input_array) -> tuple[np.ndarray, _audio.Layout]:
-        """Like `audio.to_channels_first`, but reads an ambiguous block by the stream's channels.
-
-        As pedalboard does: a 2-D block with a side equal to the stream's
-        channel count is read that way, and a square block like the one before.
-        """
-        st = self._stream
-        a = np.asarray(input_array)
-        if st is None or a.ndim != 2:
-            return _audio.to_channels_first(a)
-        rows, cols = a.shape
-        if rows == cols and self._layout is not None:
-            channels_last = self._layout.channels_last
-        elif rows == st.channels:
-            channels_last = False
-        elif cols == st.channels:
-            channels_last = True
-        else:
-            return _audio.to_channels_first(a)  # a new channel count: refused by _process_cf
-        cf = a.T if channels_last else a
-        flat, _ = _audio.to_channels_first(np.ascontiguousarray(cf).reshape(-1))
-        return flat.reshape(cf.shape), _audio.Layout(2, channels_last)
-
-    # -- hooks ------------------------------------------------------------------------
-
-    def _signature(self) -> tuple:
-        """Changes whenever this effect's stream, or that of a plugin inside it, is dropped or replaced."""
-        return (id(self), self._generation)
-
-    def _default_rate(self) -> int:
-        return 44100
-
-    def _latency_at(self, rate: int) -> int:
-        raise NotImplementedError
-
-    def _one_shot(self, x: np.ndarray, rate: int, buffer_size: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def _open(self, rate: int, channels: int, buffer_size: int) -> None:
-        """Starts the per-stream state (called on the first ``reset=False`` block)."""
-
-    def _push(self, x: np.ndarray, buffer_size: int) -> np.ndarray:
-        """Streams a block; returns output aligned with the input, at least as much as is due."""
-        raise NotImplementedError
-
-    def _reset_members(self) -> None:
-        """Resets what the effect holds (boards: their plugins)."""
-
-
-class _Splitter:
-    """Streams (vocals, accompaniment) delayed by exactly the pipeline's latency."""
-
-    def __init__(self, pipe):
-        self.pipe, self.latency = pipe, pipe.latency
-        self.x, self.v = _Fifo(pipe.channels), _Fifo(pipe.channels)
-        self.pushed = self.emitted = 0
-
-    def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.pushed += x.shape[1]
-        self.x.push(x)
-        self.v.push(self.pipe.push(x))
-        due = max(0, self.pushed - self.latency) - self.emitted
-        v = self.v.take(due)
-        x = self.x.take(v.shape[1])
-        self.emitted += v.shape[1]
-        return v, x - v
-
-
 class SeparatingEffect(Effect):
     """An effect that splits its input with a `Separator` (shared, loaded lazily)."""
 
     def __init__(self, mode: str = "offline", separator: Separator | None = None):
         super().__init__()
         self._latencies: dict[int, int] = {}
-        self._splitter: _Splitter | None = None
+        self._stems = None  # the stream's `acapella.stems.StemStream`
         self.mode = mode
         self.separator = separator
 
@@ -389,14 +104,15 @@ class SeparatingEffect(Effect):
     def _default_rate(self) -> int:
         return self.separator.sample_rate
 
-    def _pipeline(self, rate: int, channels: int):
+    def _stem_stream(self, rate: int, channels: int, vocal_pan: float | None = None):
         future, chunk = MODES[self._mode]
-        return self.separator.pipeline(rate, channels, future_seconds=future, chunk_seconds=chunk)
+        return self.separator.stem_stream(rate, channels, vocal_pan=vocal_pan, future_seconds=future,
+                                          chunk_seconds=chunk)
 
     def _split_latency(self, rate: int) -> int:
         with self._lock:
             if rate not in self._latencies:
-                self._latencies[rate] = self._pipeline(rate, 1).latency
+                self._latencies[rate] = self._stem_stream(rate, 1).pipeline.latency
             return self._latencies[rate]
 
     def _latency_at(self, rate: int) -> int:
@@ -406,23 +122,25 @@ class SeparatingEffect(Effect):
         """The whole signal's (vocals, accompaniment), aligned, as `Separator.separate` makes them."""
         sep = self.separator
         if MODES[self._mode][0] is None:
-            # Full look-ahead: the output does not depend on the chunking, so use the
-            # separator's own (large, fast) chunks, exactly as Separator.separate does.
-            pipe = sep.pipeline(rate, x.shape[0], vocal_pan=sep._pan_for(x, rate))
-            block = max(1, int(sep.chunk_seconds * rate))
+            # Full look-ahead: the output does not depend on the network windows, so use the
+            # separator's own (long, fast) ones, exactly as Separator.separate does.
+            pan = sep.steering_pan(lambda a, b: x[:, a:b], x.shape[1], rate, x.shape[0])
+            stream = sep.stem_stream(rate, x.shape[0], vocal_pan=pan)
         else:
-            pipe = self._pipeline(rate, x.shape[0])
-            block = max(1, 10 * rate)
-        parts = [pipe.push(x[:, i:i + block]) for i in range(0, x.shape[1], block)]
-        parts.append(pipe.finish())
-        vocals = np.concatenate(parts, axis=1)
-        return vocals, x - vocals
+            stream = self._stem_stream(rate, x.shape[0])
+        stems = stream.whole(x, sep.block_size(rate, x.shape[0]))
+        return stems["vocals"], stems["accompaniment"]
+
+    def _split_push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stream's (vocals, accompaniment) that became final with block `x`, aligned."""
+        stems = self._stems.push(x)
+        return stems["vocals"], stems["accompaniment"]
 
     def _open(self, rate: int, channels: int, buffer_size: int) -> None:
-        self._splitter = _Splitter(self._pipeline(rate, channels))
+        self._stems = self._stem_stream(rate, channels)
 
     def _reset_members(self) -> None:
-        self._splitter = None
+        self._stems = None
 
 
 class StemMixer(SeparatingEffect):
@@ -482,7 +200,7 @@ class StemMixer(SeparatingEffect):
         return self._mix(*self._split(x, rate))
 
     def _push(self, x: np.ndarray, buffer_size: int) -> np.ndarray:
-        return self._mix(*self._splitter.push(x))
+        return self._mix(*self._split_push(x))
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -524,3 +242,102 @@ class VocalRemover(StemMixer):
 
     def __init__(self, mode: str = "offline", separator: Separator | None = None):
         super().__init__(-math.inf, 0.0, mode=mode, separator=separator)
+
+
+class StemChains(SeparatingEffect):
+    """Separates once, runs each stem through its own chain, and sums the results.
+
+    ``vocals`` and ``accompaniment`` are each an `acapella.Pedalboard`, a list of
+    plugins, one plugin, or None (that stem passes unchanged); lists are made
+    boards, which may hold native plugins, acapella effects and boards. The
+    branches' latencies are aligned: the effect's `latency` is the separation's
+    plus the larger branch's, and the shorter branch waits for the longer.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from pedalboard import Compressor, Delay, Reverb
+        >>> from acapella import StemChains
+        >>> remix = StemChains(vocals=[Reverb(room_size=0.6), Delay(delay_seconds=0.25, mix=0.2)],
+        ...                    accompaniment=[Compressor(threshold_db=-20, ratio=4)])
+        >>> song = np.random.default_rng(0).standard_normal((2, 44100)).astype(np.float32) * 0.1
+        >>> remix(song, 44100).shape
+        (2, 44100)
+    """
+
+    def __init__(self, vocals=None, accompaniment=None, mode: str = "offline",
+                 separator: Separator | None = None):
+        self._vocals = as_board(vocals, "vocals")
+        self._accompaniment = as_board(accompaniment, "accompaniment")
+        self._queues: tuple[Fifo, Fifo] | None = None
+        super().__init__(mode=mode, separator=separator)
+
+    def _set_branch(self, attr: str, value) -> None:
+        board = as_board(value, attr.lstrip("_"))
+        check_no_cycle(self, board)
+        with self._lock:
+            setattr(self, attr, board)
+            self.reset()
+
+    @property
+    def vocals(self) -> Pedalboard:
+        """The chain run on the vocals. Setting it (a board, list, plugin or None) resets."""
+        return self._vocals
+
+    @vocals.setter
+    def vocals(self, value) -> None:
+        self._set_branch("_vocals", value)
+
+    @property
+    def accompaniment(self) -> Pedalboard:
+        """The chain run on the accompaniment. Setting it (a board, list, plugin or None) resets."""
+        return self._accompaniment
+
+    @accompaniment.setter
+    def accompaniment(self, value) -> None:
+        self._set_branch("_accompaniment", value)
+
+    def _check_branches(self) -> None:
+        seen = set()
+        for m in list(members(self._vocals)) + list(members(self._accompaniment)):
+            if id(m) in seen:
+                raise ValueError(f"{m!r} is in both chains (or twice in one): use a separate instance in each place")
+            seen.add(id(m))
+
+    def _latency_at(self, rate: int) -> int:
+        return self._split_latency(rate) + max(self._vocals.latency_at(rate), self._accompaniment.latency_at(rate))
+
+    def signature(self) -> tuple:
+        return super().signature() + (self._vocals.signature(), self._accompaniment.signature())
+
+    def held(self) -> list:
+        return [self._vocals, self._accompaniment]
+
+    def _one_shot(self, x, rate, buffer_size):
+        self._check_branches()
+        v, a = self._split(x, rate)
+        return self._vocals.run(v, rate, buffer_size, True) + self._accompaniment.run(a, rate, buffer_size, True)
+
+    def _open(self, rate, channels, buffer_size):
+        self._check_branches()
+        super()._open(rate, channels, buffer_size)
+        self._queues = (Fifo(channels), Fifo(channels))
+
+    def _push(self, x, buffer_size):
+        rate = self._stream.rate
+        v, a = self._split_push(x)
+        qv, qa = self._queues
+        qv.push(self._vocals.run(v, rate, buffer_size, False))
+        qa.push(self._accompaniment.run(a, rate, buffer_size, False))
+        n = min(qv.size, qa.size)
+        return qv.take(n) + qa.take(n)
+
+    def _reset_members(self) -> None:
+        super()._reset_members()
+        self._queues = None
+        self._vocals.reset()
+        self._accompaniment.reset()
+
+    def __repr__(self) -> str:
+        extra = f", separator=<Separator {self._separator.model.path.name}>" if self._separator is not None else ""
+        return f"StemChains(vocals={self._vocals!r}, accompaniment={self._accompaniment!r}, mode={self._mode!r}{extra})"

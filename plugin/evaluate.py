@@ -1,4 +1,7 @@
-"""Separation quality metrics: BSS Eval v4 SDR and the global ("MDX") SDR.
+"""Separation quality metrics (BSS Eval v4 SDR, the global "MDX" SDR) and `evaluate_folder`, which scores a folder of songs.
+
+The held-out sets live in `acapella.model.validation`; the masking oracle and
+the paired statistics of two results in ``benchmarks/``.
 
 Only numpy is needed at run time; the numbers match museval (``museval.evaluate``
 with ``mode="v4"``, 1 s windows, 1 s hop) to far below 0.01 dB.
@@ -30,80 +33,14 @@ Example::
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-STEMS: tuple[str, str] = ("vocals", "accompaniment")
-
-
-@dataclass(frozen=True)
-class ValidationSet:
-    """Clips held out from training: named folders and/or singer name prefixes."""
-
-    folder: str  # sub-folder of the shared data root holding the clips
-    songs: tuple[str, ...] = ()
-    prefixes: tuple[str, ...] = ()
-    # How many clips the whole set holds. A set given by prefixes has no list to check a
-    # folder against, and figures recorded on part of it must not pass for the set's.
-    size: int | None = None
-
-    @property
-    def full_size(self) -> int | None:
-        """How many clips the whole set holds (None if unknown)."""
-        return len(self.songs) if self.songs and not self.prefixes else self.size
-
-    def contains(self, name: str) -> bool:
-        """True if the clip folder called ``name`` belongs to this set."""
-        return name in self.songs or name.startswith(self.prefixes)
-
-    def select(self, names: Iterable[str]) -> list[str]:
-        """The members of ``names`` that belong to this set, sorted."""
-        return sorted(n for n in names if self.contains(n))
-
-
-# The standard MUSDB18 validation split, and two whole MIR-1K singers (holding
-# out singers, not clips, keeps a memorised voice from inflating the figure).
-VALIDATION_SETS: dict[str, ValidationSet] = {
-    "musdb-valid": ValidationSet(
-        folder="musdb7-train",
-        songs=(
-            "Actions - One Minute Smile",
-            "Clara Berry And Wooldog - Waltz For My Victims",
-            "Johnny Lokke - Promises & Lies",
-            "Patrick Talbot - A Reason To Leave",
-            "Triviul - Angelsaint",
-            "Alexander Ross - Goodbye Bolero",
-            "Fergessen - Nos Palpitants",
-            "Leaf - Summerghost",
-            "Skelpolu - Human Mistakes",
-            "Young Griffo - Pennies",
-            "ANiMAL - Rockshow",
-            "James May - On The Line",
-            "Meaxic - Take A Step",
-            "Traffic Experiment - Sirens",
-        ),
-    ),
-    "mir1k-valid": ValidationSet(folder="mir1k-train", prefixes=("abjones_", "bobon_"), size=93),
-}
-
-
-def is_validation_clip(name: str) -> bool:
-    """True if a clip folder name is in any validation set (for training to skip it).
-
-    Example::
-
-        >>> is_validation_clip("ANiMAL - Rockshow"), is_validation_clip("abjones_1_01")
-        (True, True)
-        >>> is_validation_clip("Ani_1_01")
-        False
-    """
-    return any(s.contains(name) for s in VALIDATION_SETS.values())
+from acapella.stems import STEMS
 
 
 def sdr_v4(
@@ -366,67 +303,3 @@ def evaluate_folder(
             "sdr_global": float(np.mean(glob)),
         }
     return {"songs": per_song, "aggregate": aggregate}
-
-
-def oracle_mask(n_fft: int, hop: int) -> Callable[[np.ndarray, int, np.ndarray], dict]:
-    """An oracle for `evaluate_folder(..., with_references=True)`: the best mask a mask model can give.
-
-    Per channel and STFT bin it takes the real mask in [0, 1] that brings the
-    masked mixture closest to the true vocals (the phase-sensitive mask,
-    ``Re(V X*) / |X|^2``, clipped), with the engine's own STFT (`acapella.transforms.STFT`)
-    at the song's rate; the accompaniment is the rest of the mixture, as in the
-    engine. Its scores bound what a network that masks with this STFT can reach.
-
-    Example::
-
-        >>> res = evaluate_folder(oracle_mask(2048, 1024), "../shared/data/musdb7-train",
-        ...                       songs=["ANiMAL - Rockshow"], with_references=True)  # doctest: +SKIP
-    """
-    from acapella.transforms import STFT
-
-    stft = STFT(n_fft, hop)
-
-    def separate(mixture: np.ndarray, sample_rate: int, references: np.ndarray) -> dict:
-        x = stft.forward(mixture.T)
-        v = stft.forward(references[0].T)
-        mask = np.clip(np.real(v * np.conj(x)) / np.maximum(np.abs(x) ** 2, 1e-12), 0.0, 1.0)
-        vocals = stft.inverse(mask * x, mixture.shape[0]).T
-        return {"vocals": vocals, "accompaniment": mixture - vocals}
-
-    return separate
-
-
-def paired_change(results: Mapping, baseline: Mapping) -> dict:
-    """How each figure moved from ``baseline`` to ``results``, song by song.
-
-    Both are :func:`evaluate_folder` results. A median over a dozen songs can
-    move by tenths of a dB when a single song crosses it, so a comparison of two
-    models is better read from the per-song differences: for each stem and
-    figure, their ``mean``, its standard error ``stderr`` (0 for a single song),
-    how many songs got ``better`` and how many ``songs`` both scored (non-finite
-    figures are left out).
-
-    Example::
-
-        >>> a = {"songs": {"x": {"vocals": {"sdr_v4": 5.0}}, "y": {"vocals": {"sdr_v4": 3.0}}}}
-        >>> b = {"songs": {"x": {"vocals": {"sdr_v4": 4.0}}, "y": {"vocals": {"sdr_v4": 3.5}}}}
-        >>> paired_change(a, b)["vocals"]["sdr_v4"]
-        {'mean': 0.25, 'stderr': 0.75, 'better': 1, 'songs': 2}
-    """
-    out: dict = {}
-    common = sorted(set(results["songs"]) & set(baseline["songs"]))
-    for song in common:
-        for stem, figures in results["songs"][song].items():
-            if not isinstance(figures, Mapping):
-                continue
-            for name, value in figures.items():
-                ref = baseline["songs"][song].get(stem, {}).get(name)
-                if ref is not None and value is not None and math.isfinite(value) and math.isfinite(ref):
-                    out.setdefault(stem, {}).setdefault(name, []).append(value - ref)
-    for stem, figures in out.items():
-        for name, diffs in figures.items():
-            d = np.asarray(diffs, dtype=np.float64)
-            stderr = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else 0.0
-            figures[name] = {"mean": round(float(d.mean()), 4), "stderr": round(stderr, 4),
-                             "better": int((d > 0).sum()), "songs": int(d.size)}
-    return out

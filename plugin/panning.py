@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from acapella.transforms import STFT
-
 #: Estimates nearer the centre than this are taken as centred: the field is left
-#: as it is, so songs with a centred voice give exactly the unsteered result (on
-#: the MUSDB validation songs, as recorded, the estimates stay within 0.3 of it).
+#: as it is, so songs with a centred voice give exactly the unsteered result (the
+#: model card's Panning section has the estimates on the validation songs).
 CENTRE = 0.4
 #: The analysis looks at up to this many excerpts of this many STFT frames
 #: (about 6 s at the default model's hop, the length it was trained on).
@@ -58,28 +56,22 @@ def excerpt_spans(length: int, excerpt: int, count: int = EXCERPTS) -> list[tupl
     return [(c - excerpt // 2, c - excerpt // 2 + excerpt) for c in centres]
 
 
-def estimate(model, excerpts: list[np.ndarray]) -> float:
-    """Where the voice sits, -1 (hard left) .. 1 (hard right), from (2, n) excerpts at the model's rate.
+def pan_of_energies(energy) -> float:
+    """Where the voice sits, -1 (hard left) .. 1 (hard right), from the energies of the two channels' vocals.
 
-    Each channel is run through the network as a mono song (doubled into the
-    model's two channels); the pan is read from the energies of the two
-    channels' vocals, by the same constant-power law as `rotation`. Silence gives 0.
+    Each channel is separated on its own as a mono song (`Separator.find_vocal_pan`
+    does that through the engine); the pan follows the same constant-power law
+    as `rotation`. Silence gives 0.
+
+    Example::
+
+        >>> pan_of_energies([1.0, 0.0]), pan_of_energies([1.0, 1.0]), pan_of_energies([0.0, 0.0])
+        (-1.0, 0.0, 0.0)
     """
-    stft = STFT(model.n_fft, model.hop, threads=model.threads)
-    energy = np.zeros(2)
-    for x in excerpts:
-        spec = stft.forward(x)
-        frames = spec.shape[1]
-        if frames == 0:
-            continue
-        padded = -(-frames // model.frame_multiple) * model.frame_multiple
-        spec = np.pad(spec, ((0, 0), (0, padded - frames), (0, 0)))
-        doubled = spec[[0, 0, 1, 1]]
-        vocals = model.mask(doubled) * doubled
-        energy += (np.abs(vocals) ** 2).reshape(2, -1).sum(axis=1)
-    if not energy.any():
+    left, right = (float(e) for e in energy)
+    if not (left or right):
         return 0.0
-    return float(np.arctan2(np.sqrt(energy[1]), np.sqrt(energy[0])) * 4 / np.pi - 1.0)
+    return float(np.arctan2(np.sqrt(right), np.sqrt(left)) * 4 / np.pi - 1.0)
 
 
 def steer(pan: float) -> float:

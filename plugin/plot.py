@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from acapella.files import Reader, publish
+from acapella.files import Reader, atomic_output
 from acapella.transforms import STFT
 
 MAX_COLUMNS = 1600  # time columns in the picture; longer files are max-pooled to fit
@@ -58,12 +57,9 @@ def plot_stems(mixture: str | os.PathLike, stems: dict[str, str | os.PathLike], 
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        publish(tmp, out)
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return out

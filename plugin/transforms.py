@@ -18,9 +18,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 # numpy's FFT runs on one core and releases the GIL; the network between two FFTs
 # uses every core, so the frames are cut into blocks shared out over threads. Small
-# blocks also keep each temporary in cache and in memory that malloc reuses.
+# blocks also keep each temporary in cache and in memory that malloc reuses: a block
+# holds about this many frames over all channels together, whatever their number.
 _WORKERS = max(1, min(os.cpu_count() or 1, 4))
-_BLOCK = 128  # frames
+_BLOCK = 256  # frames, all channels together
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 
@@ -37,12 +38,13 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 def _map_frames(fn, x: np.ndarray, out: np.ndarray, workers: int) -> np.ndarray:
     """out[..., t, :] = fn(x[..., t, :]), block by block of frames, on `workers` threads when there are several."""
     t = x.shape[-2]
+    step = max(1, _BLOCK // max(1, int(np.prod(x.shape[:-2]))))
 
     def run(start: int) -> None:
-        s = slice(start, min(start + _BLOCK, t))
+        s = slice(start, min(start + step, t))
         out[..., s, :] = fn(x[..., s, :])
 
-    starts = range(0, t, _BLOCK)
+    starts = range(0, t, step)
     if len(starts) <= 1 or workers == 1:
         for start in starts:
             run(start)

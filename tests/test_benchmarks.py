@@ -6,6 +6,7 @@ repository's file; the copy's default data root is ``tmp_path/shared/data``.
 """
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 
 sf = pytest.importorskip("soundfile")
 
-from acapella.evaluate import VALIDATION_SETS  # noqa: E402
+from acapella.model.validation import VALIDATION_SETS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 8000
@@ -133,7 +134,7 @@ def mir1k_clips(folder: Path, n: int, extra: tuple[str, ...] = ()) -> None:
     (93, ("abjones_9_99",), "default"),   # a foreign clip under the set's prefix
 ])
 def test_record_refuses_all_but_a_bundled_model_on_the_whole_set(bench, tmp_path, clips, extra, model):
-    from acapella.models import resolve
+    from acapella.onnx_model import resolve
 
     card = bench.parent / "model" / "models.json"
     before = card.read_bytes()
@@ -208,6 +209,8 @@ def test_speed_table(bench):
     (["--minutes", "-1"], ["--minutes -1"]),
     (["--rate", "0"], ["--rate 0"]),
     (["--model", "nope"], ["--model", "'nope'"]),
+    (["--channels", "0"], ["--channels 0", "at least 1"]),
+    (["--channels", "2,x"], ["--channels 2,x"]),
 ])
 def test_memory_bad_options(bench, args, words):
     r = run(bench / "memory.py", *args)
@@ -220,6 +223,14 @@ def test_memory_measures_the_length_asked_for(bench):
     r = run(bench / "memory.py", "--minutes", "0.2", "--rate", "8000")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "0.2 min of 8000 Hz stereo, model default"
+
+
+def test_memory_measures_each_channel_count(bench):
+    r = run(bench / "memory.py", "--minutes", "0.17", "--rate", "8000", "--channels", "1,3")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "0.17 min of 8000 Hz audio at 1, 3 channels, model default"
+    assert [line.split()[2:4] for line in lines[-2:]] == [["1", "channel"], ["3", "channels"]]
 
 
 # ---- latency.py ----------------------------------------------------------------------------
@@ -249,3 +260,79 @@ def test_memory_shows_why_the_command_failed(bench, tmp_path):
     junk.write_bytes(b"not a model" * 10)
     r = run(bench / "memory.py", "--minutes", "0.17", "--rate", "8000", "--model", junk)
     refused(r, 1, "memory.py: command failed:", f"cannot load model {junk}")
+
+
+# ---- oracle.py and paired.py, the scoring helpers -----------------------------------------
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from oracle import oracle_mask  # noqa: E402
+from paired import paired_change  # noqa: E402
+from acapella.evaluate import evaluate_folder  # noqa: E402
+
+
+def test_oracle_mask_gets_the_true_stems_and_bounds_masking(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    t = np.arange(3 * SR) / SR
+    # vocals: a few harmonics, sparse in frequency; accompaniment: broadband noise
+    voice = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))
+    stems = {"tones over noise": (0.2 * voice, 0.1 * rng.standard_normal(t.size)),
+             "tones alone": (0.2 * voice, np.zeros(t.size))}
+    for name, (voc, acc) in stems.items():
+        d = tmp_path / name
+        d.mkdir()
+        for stem, audio in zip(("vocals", "accompaniment"), (voc, acc)):
+            sf.write(d / f"{stem}.wav", np.stack([audio, 0.5 * audio], 1).astype(np.float32), SR, subtype="FLOAT")
+
+    seen = evaluate_folder(lambda mix, sr, refs: {"vocals": refs[0], "accompaniment": refs[1]},
+                           tmp_path, songs=["tones over noise"], with_references=True)
+    assert seen["aggregate"]["vocals"]["sdr_global"] > 100  # the references are the true stems
+
+    mixture = evaluate_folder(lambda mix, sr: {"vocals": mix, "accompaniment": mix}, tmp_path,
+                              songs=["tones over noise"])
+    res = evaluate_folder(oracle_mask(256, 64), tmp_path, with_references=True)
+    noisy, alone = res["songs"]["tones over noise"], res["songs"]["tones alone"]
+    # masking the sparse tones out of white noise is easy; no mask is perfect, though
+    assert 10 < noisy["vocals"]["sdr_v4"] - mixture["songs"]["tones over noise"]["vocals"]["sdr_v4"]
+    assert noisy["vocals"]["sdr_global"] < 40
+    # nothing to remove: the mask is 1 everywhere and the STFT round trip exact
+    assert alone["vocals"]["sdr_global"] > 60
+
+
+def test_paired_change_reads_per_song_differences():
+    def res(songs):
+        return {"songs": {name: {"vocals": {"sdr_v4": v, "sdr_global": g}, "seconds": 7.0}
+                          for name, (v, g) in songs.items()}}
+
+    new = res({"a": (5.0, 4.0), "b": (3.0, float("nan")), "c": (6.0, 6.0), "only new": (1.0, 1.0)})
+    old = res({"a": (4.0, 4.5), "b": (3.5, 2.0), "c": (4.0, 5.5), "only old": (9.0, 9.0)})
+    change = paired_change(new, old)
+    v4 = change["vocals"]["sdr_v4"]  # differences 1.0, -0.5, 2.0
+    assert v4["songs"] == 3 and v4["better"] == 2
+    assert v4["mean"] == pytest.approx(2.5 / 3, abs=1e-4)
+    assert v4["stderr"] == pytest.approx(np.std([1.0, -0.5, 2.0], ddof=1) / math.sqrt(3), abs=1e-4)
+    glob = change["vocals"]["sdr_global"]  # b's NaN is left out: -0.5, 0.5
+    assert glob == {"mean": 0.0, "stderr": 0.5, "better": 1, "songs": 2}
+    assert "seconds" not in change
+
+
+# ---- post_steps.py: candidate mask post-steps through the engine's hook ----------------------
+
+def test_post_steps_run_through_the_separators_hook():
+    from post_steps import separator as post_separator
+
+    from acapella import Separator
+
+    x = (np.random.default_rng(3).standard_normal((2, 60000)) * 0.1).astype(np.float32)
+    plain = Separator().separate(x, 44100)
+    # P = 1 leaves the mask as it is: the engine's own output, through the hook
+    same = post_separator("temperature=1").separate(x, 44100)
+    np.testing.assert_allclose(same["vocals"], plain["vocals"], atol=1e-6)
+    for step in ("temperature=3", "wiener=1"):
+        got = post_separator(step).separate(x, 44100)
+        assert np.max(np.abs(got["vocals"] + got["accompaniment"] - x)) < 1e-6  # the stems still sum to the input
+        assert np.max(np.abs(got["vocals"] - plain["vocals"])) > 1e-4  # and the step did something
+    # streaming through the hook equals one call
+    sep = post_separator("wiener=1:4")
+    parts = list(sep.separate_blocks((x[:, i:i + 7000] for i in range(0, x.shape[1], 7000)), 44100))
+    np.testing.assert_allclose(np.concatenate([p["vocals"] for p in parts], axis=1), sep.separate(x, 44100)["vocals"],
+                               atol=1e-5)

@@ -320,6 +320,30 @@ def test_streaming_layouts_tiny_blocks_and_rates(separator):
     assert db(np.concatenate(outs) - one, one) < -120
 
 
+@pytest.mark.parametrize("first", [(2, 1), (1, 2)])
+def test_a_stereo_stream_may_start_with_a_single_sample(separator, first):
+    # A first block of one stereo sample, channels-first (2, 1) or channels-last (1, 2), reads
+    # by its shape as two mono samples, as pedalboard's own plugins read it; the next block shows
+    # the stereo layout, and the stream takes the first one again that way.
+    x = noise((2, SR // 2), seed=23)
+    eff = VocalIsolator(mode="lowest", separator=separator)
+    one = eff(x, SR)
+    channels_last = first == (1, 2)
+    view = (lambda a: a.T) if channels_last else (lambda a: a)
+    outs = [eff.process(view(x[:, :1]), SR, reset=False)]
+    assert outs[0].size == 0
+    for i in range(1, x.shape[1], 4000):
+        y = eff.process(view(x[:, i:i + 4000]), SR, reset=False)
+        outs.append(y.T if channels_last else y)
+    # Once samples have come out, the layout stands: another channel count is refused.
+    with pytest.raises(ValueError, match="channel"):
+        eff.process(noise((3, 5000)), SR, reset=False)
+    outs.append(eff.flush().T if channels_last else eff.flush())
+    got = np.concatenate([o.reshape(2, -1) if o.size == 0 else o for o in outs], axis=1)
+    assert got.shape == x.shape
+    assert db(got - one, one) < -120
+
+
 def test_stream_refuses_a_changed_rate_or_channel_count(separator):
     eff = VocalIsolator(mode="lowest", separator=separator)
     eff.process(noise((2, 1000)), SR, reset=False)

@@ -15,16 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acapella.evaluate import (
-    VALIDATION_SETS,
-    evaluate_folder,
-    global_sdr,
-    is_validation_clip,
-    list_songs,
-    median_sdr,
-    oracle_mask,
-    sdr_v4,
-)
+from acapella.evaluate import evaluate_folder, global_sdr, list_songs, median_sdr, sdr_v4
+from acapella.model.validation import VALIDATION_SETS, is_validation_clip
 
 SR = 8000  # low rate keeps the museval reference run and this test fast
 NAN = math.nan
@@ -215,35 +207,6 @@ def test_prepare_changes_the_stems_that_are_mixed_and_scored(tmp_path: Path) -> 
     assert res["aggregate"]["vocals"]["sdr_global"] > 100
 
 
-def test_oracle_mask_gets_the_true_stems_and_bounds_masking(tmp_path: Path) -> None:
-    sf = pytest.importorskip("soundfile")
-    rng = np.random.default_rng(5)
-    t = np.arange(3 * SR) / SR
-    # vocals: a few harmonics, sparse in frequency; accompaniment: broadband noise
-    voice = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))
-    stems = {"tones over noise": (0.2 * voice, 0.1 * rng.standard_normal(t.size)),
-             "tones alone": (0.2 * voice, np.zeros(t.size))}
-    for name, (voc, acc) in stems.items():
-        d = tmp_path / name
-        d.mkdir()
-        for stem, audio in zip(("vocals", "accompaniment"), (voc, acc)):
-            sf.write(d / f"{stem}.wav", np.stack([audio, 0.5 * audio], 1).astype(np.float32), SR, subtype="FLOAT")
-
-    seen = evaluate_folder(lambda mix, sr, refs: {"vocals": refs[0], "accompaniment": refs[1]},
-                           tmp_path, songs=["tones over noise"], with_references=True)
-    assert seen["aggregate"]["vocals"]["sdr_global"] > 100  # the references are the true stems
-
-    mixture = evaluate_folder(lambda mix, sr: {"vocals": mix, "accompaniment": mix}, tmp_path,
-                              songs=["tones over noise"])
-    res = evaluate_folder(oracle_mask(256, 64), tmp_path, with_references=True)
-    noisy, alone = res["songs"]["tones over noise"], res["songs"]["tones alone"]
-    # masking the sparse tones out of white noise is easy; no mask is perfect, though
-    assert 10 < noisy["vocals"]["sdr_v4"] - mixture["songs"]["tones over noise"]["vocals"]["sdr_v4"]
-    assert noisy["vocals"]["sdr_global"] < 40
-    # nothing to remove: the mask is 1 everywhere and the STFT round trip exact
-    assert alone["vocals"]["sdr_global"] > 60
-
-
 def test_validation_sets() -> None:
     musdb = VALIDATION_SETS["musdb-valid"]
     assert len(musdb.songs) == 14 and is_validation_clip("Triviul - Angelsaint")
@@ -286,22 +249,3 @@ def test_unreadable_or_incomplete_songs_are_named(tmp_path: Path) -> None:
     assert separated == []  # found from the headers, before any song is separated
     with pytest.raises(ValueError, match="not a folder"):
         incomplete_songs(tmp_path / "nowhere")
-
-
-def test_paired_change_reads_per_song_differences():
-    from acapella.evaluate import paired_change
-
-    def res(songs):
-        return {"songs": {name: {"vocals": {"sdr_v4": v, "sdr_global": g}, "seconds": 7.0}
-                          for name, (v, g) in songs.items()}}
-
-    new = res({"a": (5.0, 4.0), "b": (3.0, float("nan")), "c": (6.0, 6.0), "only new": (1.0, 1.0)})
-    old = res({"a": (4.0, 4.5), "b": (3.5, 2.0), "c": (4.0, 5.5), "only old": (9.0, 9.0)})
-    change = paired_change(new, old)
-    v4 = change["vocals"]["sdr_v4"]  # differences 1.0, -0.5, 2.0
-    assert v4["songs"] == 3 and v4["better"] == 2
-    assert v4["mean"] == pytest.approx(2.5 / 3, abs=1e-4)
-    assert v4["stderr"] == pytest.approx(np.std([1.0, -0.5, 2.0], ddof=1) / math.sqrt(3), abs=1e-4)
-    glob = change["vocals"]["sdr_global"]  # b's NaN is left out: -0.5, 0.5
-    assert glob == {"mean": 0.0, "stderr": 0.5, "better": 1, "songs": 2}
-    assert "seconds" not in change

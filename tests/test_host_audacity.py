@@ -27,7 +27,7 @@ import pytest
 import soundfile as sf
 
 from conftest import acapella_command
-from acapella.host_adapters.audacity import (
+from acapella.host_adapters.audacity_pipe import (
     AudacityError,
     RECONNECT_S,
     AudacityPipe,

@@ -140,20 +140,36 @@ def test_each_run_gets_a_folder_and_strip_names_of_its_own(tmp_path: Path) -> No
     )
 
 
-def test_command_and_paths_match_the_cli_layout() -> None:
+def test_command_line_and_helpers() -> None:
     addon = load_addon()
     argv = addon.build_command(["acapella"], "/music/My Song.flac", "/out dir", ["vocals"], "small")
     assert argv == [
         "acapella", "separate", "/music/My Song.flac", "-o", "/out dir",
-        "--stems", "vocals", "--format", "wav", "--model", "small", "--quiet",
+        "--stems", "vocals", "--format", "wav", "--model", "small", "--quiet", "--json",
     ]
-    assert addon.stem_paths("/out dir", "/music/My Song.flac", ["vocals", "accompaniment"]) == {
-        "vocals": "/out dir/My Song/vocals.wav",
-        "accompaniment": "/out dir/My Song/accompaniment.wav",
-    }
     assert addon.free_channels([(2, 0, 100), (4, 50, 60)], 10, 20, 1, 2) == [3, 4]
     with pytest.raises(addon.AcapellaError, match="unknown stem 'drums'"):
         addon.parse_stems("vocals,drums")
+
+
+def test_stem_paths_come_from_the_json_record(tmp_path: Path) -> None:
+    addon = load_addon()
+    record = {"input": "/m/a.wav", "status": "done", "reason": None,
+              "stems": {"vocals": "/out/1/a/vocals.wav"}, "warnings": []}
+    say = ["sh", "-c", f"echo 'acapella: warning: something' >&2; echo '{json.dumps(record)}'"]
+    assert addon.run_separation(say, 30) == {"vocals": "/out/1/a/vocals.wav"}
+    failed = {**record, "status": "failed", "reason": "cannot read /m/a.wav: damaged", "stems": {}}
+    with pytest.raises(addon.AcapellaError, match="failed: cannot read /m/a.wav: damaged"):
+        addon.run_separation(["sh", "-c", f"echo '{json.dumps(failed)}'; exit 1"], 30)
+    with pytest.raises(addon.AcapellaError, match="failed: acapella: bad stem"):
+        addon.run_separation(["sh", "-c", "echo 'acapella: bad stem' >&2; exit 2"], 30)
+    # The real command, as the operator runs it.
+    song = tmp_path / "take one.wav"
+    sf.write(song, np.zeros((4410, 2), np.float32), SR, subtype="FLOAT")
+    paths = addon.run_separation(addon.build_command(acapella_command(), str(song), str(tmp_path / "out"),
+                                                     ["vocals"]), 300)
+    assert paths == {"vocals": str(tmp_path / "out" / "take one" / "vocals.wav")}
+    assert sf.info(paths["vocals"]).frames == 4410
 
 
 @pytest.mark.skipif(shutil.which("blender") is None, reason="blender is not installed (Debian: apt-get install -y blender)")

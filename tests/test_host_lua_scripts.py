@@ -65,7 +65,7 @@ def test_reaper_command_line_quotes_awkward_paths() -> None:
     )
     assert shlex.split(command) == [
         "/opt/ac apella/bin/acapella", "separate", AWKWARD, "-o", "/proj dir/acapella",
-        "--stems", "vocals,accompaniment", "--format", "wav", "--model", "small", "--quiet",
+        "--stems", "vocals,accompaniment", "--format", "wav", "--model", "small", "--quiet", "--json",
     ]
     windows = lua(
         REAPER,
@@ -74,22 +74,24 @@ def test_reaper_command_line_quotes_awkward_paths() -> None:
     )
     assert windows == (
         '"C:\\acapella.exe" separate "C:\\My ""x"".wav" -o "C:\\out" '
-        '--stems "vocals" --format wav --quiet'
+        '--stems "vocals" --format wav --quiet --json'
     )
 
 
-def test_reaper_paths_and_exec_results() -> None:
-    paths = lua(REAPER, 'return M.stem_paths("/p/acapella", "/m/Take 1.v2.wav", {"vocals","accompaniment"})')
-    assert paths == {
-        "vocals": "/p/acapella/Take 1.v2/vocals.wav",
-        "accompaniment": "/p/acapella/Take 1.v2/accompaniment.wav",
-    }
-    assert lua(REAPER, 'return M.stem_paths("C:\\\\p\\\\", "C:\\\\m\\\\a.wav", {"vocals"}, true)') == {
-        "vocals": "C:\\p\\a\\vocals.wav"
-    }
-    assert lua(REAPER, 'return table.pack(M.parse_exec_result("0\\nall good\\n"))') == [True]
+def test_reaper_reads_the_json_record_and_exec_results() -> None:
+    record = 'acapella: warning: x\\n{\\"input\\": \\"/m/a.wav\\", \\"status\\": \\"done\\", \\"reason\\": null, ' \
+             '\\"stems\\": {\\"vocals\\": \\"/p/acapella/1/caf\\\\u00e9 \\\\\\"x\\\\\\"/vocals.wav\\"}}\\n'
+    got = lua(REAPER, f'return M.parse_exec_result("0\\n{record}").stems')
+    assert got == {"vocals": '/p/acapella/1/café "x"/vocals.wav'}
+    assert lua(REAPER, 'return table.pack(M.parse_exec_result("0\\nall good\\n"))') == [
+        None, "acapella separate failed: all good",
+    ]
     assert lua(REAPER, 'return table.pack(M.parse_exec_result("2\\nusage\\nerror: bad stem\\n"))') == [
         None, "acapella separate failed: error: bad stem",
+    ]
+    failed = '1\\n{\\"status\\": \\"failed\\", \\"reason\\": \\"cannot read /m/a.wav\\", \\"stems\\": {}}\\n'
+    assert lua(REAPER, f'return table.pack(M.parse_exec_result("{failed}"))') == [
+        None, "acapella separate failed: cannot read /m/a.wav",
     ]
     # A new numbered folder per run, above anything already in the project's acapella folder.
     assert lua(REAPER, 'return M.run_dir("/p/acapella", {}, false)') == "/p/acapella/1"
@@ -120,13 +122,14 @@ def test_reaper_runs_never_overwrite_earlier_stems(tmp_path: Path) -> None:
             f"local opts = {{acapella={lua_str(acapella_executable())}, input={lua_str(str(song))}, "
             'out_dir=run, stems={"vocals","accompaniment"}}\n'
             # The same wrapping M.main() does before ExecProcess on Linux/macOS.
-            'return {run=run, command="/bin/sh -c " .. M.quote(M.build_command(opts), false), '
-            "paths=M.stem_paths(opts.out_dir, opts.input, opts.stems)}",
+            'return {run=run, command="/bin/sh -c " .. M.quote(M.build_command(opts), false)}',
         )
         Path(result["run"]).mkdir()  # M.main(): RecursiveCreateDirectory
         run = subprocess.run(result["command"], shell=True, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
-        paths[name] = result["paths"]
+        # What M.main() does with ExecProcess's answer: the stems' paths from the record.
+        reply = f"{run.returncode}\n{run.stdout}{run.stderr}"
+        paths[name] = lua(REAPER, f"return M.parse_exec_result({lua_str(reply)}).stems")
     assert Path(paths["A"]["vocals"]) == out_dir / "1" / "mix" / "vocals.wav"
     assert Path(paths["B"]["vocals"]) == out_dir / "2" / "mix" / "vocals.wav"
     for name, (_, audio) in songs.items():
@@ -136,7 +139,7 @@ def test_reaper_runs_never_overwrite_earlier_stems(tmp_path: Path) -> None:
         np.testing.assert_allclose(vocals + accompaniment, audio, atol=1e-3)
 
 
-def test_ardour_command_line_and_paths() -> None:
+def test_ardour_command_line_and_failures() -> None:
     command = lua(
         ARDOUR,
         f'return M.build_command("acapella", {lua_str(AWKWARD)}, "/sess/acapella/1/1", '
@@ -144,10 +147,8 @@ def test_ardour_command_line_and_paths() -> None:
     )
     assert shlex.split(command) == [
         "acapella", "separate", AWKWARD, "-o", "/sess/acapella/1/1",
-        "--stems", "vocals,accompaniment", "--format", "wav", "--quiet",
+        "--stems", "vocals,accompaniment", "--format", "wav", "--quiet", "--json",
     ]
-    paths = lua(ARDOUR, 'return M.stem_paths("/o/3", {"/s/take%L.wav", "/t/take%L.wav"}, {"vocals"})')
-    assert paths == {"vocals": ["/o/3/1/take%L/vocals.wav", "/o/3/2/take%L/vocals.wav"]}
     failed = lua(ARDOUR, "return table.pack(M.run(\"sh -c 'echo working; echo oh no: broken >&2; exit 3'\"))")
     assert failed == [None, "acapella separate failed: oh no: broken"]
 

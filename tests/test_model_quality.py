@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from acapella import Separator
-from acapella.evaluate import VALIDATION_SETS, evaluate_folder, global_sdr, median_sdr, sdr_v4
+from acapella.evaluate import evaluate_folder, global_sdr, median_sdr, sdr_v4
+from acapella.model.validation import VALIDATION_SETS
 from conftest import DATA
 
 MUSDB = DATA / "musdb7-train"

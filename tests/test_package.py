@@ -55,7 +55,7 @@ def test_sdist_and_wheel_carry_both_licences(dists):
 
 
 def test_models_listing_states_the_weights_terms():
-    from acapella.models import bundled, catalogue
+    from acapella.onnx_model import bundled, catalogue
 
     proc = subprocess.run([sys.executable, "-m", "acapella.cli", "models"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -161,7 +161,7 @@ def test_pipeline_checks_its_arguments_and_blocks(separator):
 def test_model_copies():
     import copy
 
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
 
     m = OnnxModel()
     assert copy.copy(m).sample_rate == m.sample_rate
@@ -286,3 +286,170 @@ def test_auto_reads_the_same_excerpts_from_a_file(separator, demo_stems, tmp_pat
     # and at another rate, through the resampler
     y = pan_stereo(vocals, 1.0)[:, ::2] + accompaniment[:, ::2]
     assert Separator().find_vocal_pan(y, 22050) > 0.4
+
+
+# -- streams of blocks: separate_blocks ---------------------------------------------------------
+
+def _joined(parts, stem):
+    return np.concatenate([p[stem] for p in parts], axis=1)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_separate_blocks_equals_separate_and_sums_to_the_input(separator, demo_stems, rate):
+    v, a = demo_stems
+    x = (v + a)[:, :150000]
+    whole = Separator(vocal_pan=0.0).separate(x, rate)
+    rng = np.random.default_rng(5)
+    cuts = np.cumsum(rng.choice([1, 300, 4096, 20000, 70000], size=40))
+    blocks = [x[:, i:j] for i, j in zip(np.r_[0, cuts], cuts) if i < x.shape[1]]
+    parts = list(separator.separate_blocks(iter(blocks), rate))
+    for p in parts:  # every dict is aligned: both stems cover the same samples
+        assert set(p) == {"vocals", "accompaniment"}
+        assert p["vocals"].shape == p["accompaniment"].shape and p["vocals"].shape[1] > 0
+    vocals, accompaniment = _joined(parts, "vocals"), _joined(parts, "accompaniment")
+    assert vocals.shape == x.shape
+    assert np.max(np.abs(vocals + accompaniment - x)) < 1e-6
+    assert db(vocals - whole["vocals"], whole["vocals"]) < -60
+
+
+def test_separate_blocks_gives_only_the_stems_asked_for_and_holds_no_buffer(separator):
+    x = noise((2, 50000))
+    buffer = np.empty((2, 5000), np.float32)
+
+    def reused():  # a reader that fills one buffer again and again, as soundfile's blocks() may
+        for i in range(0, x.shape[1], 5000):
+            n = min(5000, x.shape[1] - i)
+            buffer[:, :n] = x[:, i:i + n]
+            yield buffer[:, :n]
+
+    parts = list(separator.separate_blocks(reused(), 44100, stems=["accompaniment"]))
+    assert all(set(p) == {"accompaniment"} for p in parts)
+    want = Separator(vocal_pan=0.0).separate(x, 44100)["accompaniment"]
+    np.testing.assert_allclose(_joined(parts, "accompaniment"), want, atol=1e-6)
+    assert list(separator.separate_blocks(iter([]), 44100)) == []
+    with pytest.raises(ValueError, match="unknown stem"):
+        list(separator.separate_blocks(iter([x]), 44100, stems=["drums"]))
+    with pytest.raises(ValueError, match=r"takes \(channels, n\) blocks"):
+        list(separator.separate_blocks(iter([x[0]]), 44100))
+
+
+def test_separate_blocks_steered_as_separate(separator, demo_stems):
+    from acapella.model.data import pan_stereo
+
+    vocals, accompaniment = demo_stems
+    mix = pan_stereo(vocals, -1.0) + accompaniment
+    pan = separator.steering_pan(lambda a, b: mix[:, a:b], mix.shape[1], 44100, 2)
+    assert pan < -0.4
+    parts = list(separator.separate_blocks((mix[:, i:i + 44100] for i in range(0, mix.shape[1], 44100)), 44100,
+                                           vocal_pan=pan))
+    want = separator.separate(mix, 44100)["vocals"]
+    # The same up to the rounding of the turn block by block (which the 8-bit network can amplify).
+    assert db(_joined(parts, "vocals") - want, want) < -40
+    assert Separator(vocal_pan=0.5).steering_pan(lambda a, b: mix[:, a:b], mix.shape[1], 44100, 2) == 0.5
+    assert separator.steering_pan(lambda a, b: mix[:1, a:b], mix.shape[1], 44100, 1) == 0.0
+
+
+# -- sample rates and levels -------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [999, 768001, 10**9, 1])
+def test_rates_outside_the_accepted_range_are_refused_in_one_line(separator, rate):
+    from acapella import VocalRemover
+
+    with pytest.raises(ValueError, match=r"sample_rate must be from 1000 to 768000 Hz, got") as e:
+        separator.separate(noise((2, 8)), rate)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="1000 to 768000"):
+        separator.pipeline(rate, 2)
+    with pytest.raises(ValueError, match="1000 to 768000"):
+        VocalRemover(separator=separator).process(noise((2, 8)), rate)
+
+
+@pytest.mark.parametrize("rate", [1000, 1001, 768000])
+def test_a_tiny_input_at_any_accepted_rate_costs_little(rate):
+    # The work is bounded by what the network sees: a few windows at the model's rate, not the
+    # resamplers' filters stretched over seconds. Counted as samples the network is given.
+    sep = Separator(vocal_pan=0.0)
+    seen = []
+    mask = sep.model.mask
+    sep.model.mask = lambda spec: seen.append(spec.shape[1]) or mask(spec)
+    x = noise((2, 8))
+    stems = sep.separate(x, rate)
+    check_stems(stems, x)
+    assert sum(seen) <= 1024, seen  # frames through the network: one short window
+    y = noise((1, rate // 2 + 3))  # and half a second at that rate separates as at any other
+    check_stems(sep.separate(y, rate), y)
+
+
+def test_int16_range_floats_get_one_warning_naming_the_cause(separator):
+    x = np.clip(noise((2, 20000), scale=0.3), -1, 1) * 32767.0
+    with pytest.warns(UserWarning) as caught:
+        stems = separator.separate(x, 44100)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "int16" in message and "32768" in message and "\n" not in message
+    # float32 rounding at this scale: the stems sum to the input to its last bits
+    assert np.max(np.abs(stems["vocals"] + stems["accompaniment"] - x)) < 1e-6 * 32768 * 32
+    # a stream warns once, not once per block
+    pipe = separator.pipeline(44100, 2)
+    with pytest.warns(UserWarning) as caught:
+        for i in range(0, x.shape[1], 1000):
+            pipe.push(x[:, i:i + 1000])
+        pipe.finish()
+    assert len(caught) == 1
+    # a float file a little over full scale is ordinary: no warning
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error")
+        separator.separate(np.clip(noise((2, 5000), scale=1.0), -1.5, 1.5), 44100)
+
+
+@pytest.mark.parametrize("peak", [1e31, 3e38])
+def test_values_near_the_float32_limit_are_refused(separator, peak):
+    x = noise((2, 5000))
+    x = (x / np.abs(x).max() * np.float32(peak)).astype(np.float32)
+    with pytest.raises(ValueError, match="beyond what float32 separation can hold"):
+        separator.separate(x, 44100)
+    with pytest.raises(ValueError, match="beyond what float32"):
+        list(separator.separate_blocks(iter([x]), 44100))
+
+
+# -- many channels: memory bounded by the chunk, not the channel count ---------------------------
+
+def test_more_channels_get_shorter_windows_and_blocks():
+    sep = Separator()
+    stereo = sep.pipeline(44100, 2).stream
+    for channels in (8, 32):
+        many = sep.pipeline(44100, channels).stream
+        # The spectra a window holds stay within a few stereo windows, whatever the count.
+        held = channels * (many.past + many.xf + many.window + many.future)
+        assert held <= 4 * 2 * (stereo.past + stereo.xf + stereo.window + stereo.future), (channels, held)
+        assert sep.block_size(44100, channels) * channels <= sep.block_size(44100, 2) * 2
+    assert sep.pipeline(44100, 1).stream.window == stereo.window  # mono is doubled into one pair
+
+
+def test_32_channels_separate_as_their_pairs_do():
+    # The mono seed model keeps this quick: each channel is a group of its own, and windows
+    # shortened for 32 channels give what each channel alone gives.
+    sep = Separator(model="acapellabot")
+    rate = 22050
+    x = noise((32, rate * 4), seed=32)
+    parts = list(sep.separate_blocks((x[:, i:i + rate] for i in range(0, x.shape[1], rate)), rate))
+    vocals = np.concatenate([p["vocals"] for p in parts], axis=1)
+    accompaniment = np.concatenate([p["accompaniment"] for p in parts], axis=1)
+    assert vocals.shape == x.shape and np.max(np.abs(vocals + accompaniment - x)) < 1e-6
+    for c in (0, 17, 31):
+        np.testing.assert_allclose(vocals[c], sep.separate(x[c], rate)["vocals"], atol=1e-5)
+
+
+def test_engine_docstring_examples():
+    import doctest
+
+    import acapella.layout
+    import acapella.pipeline
+    import acapella.stems
+    import acapella.surface
+
+    for module in (acapella.stems, acapella.layout, acapella.pipeline, acapella.surface):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__

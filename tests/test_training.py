@@ -187,7 +187,7 @@ def test_stereo_features_are_left_right_mid_and_side():
 
 
 def test_engine_feeds_a_spectrum_model_what_training_feeds_it(tmp_path):
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
     from acapella.model.export import export
 
     torch.manual_seed(0)
@@ -248,7 +248,7 @@ def _tiny_data(root):
 
 def test_training_starts_from_an_onnx_file_resumes_and_exports(tmp_path):
     from acapella.model import train
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
 
     _tiny_data(tmp_path / "data")
     out = tmp_path / "run"
@@ -310,7 +310,7 @@ def test_share_options_refuse_values_that_are_not_probabilities(tmp_path, capsys
 
 def test_ema_run_exports_the_average_and_export_can_pick_either(tmp_path):
     from acapella.model import export, train
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
 
     _tiny_data(tmp_path / "data")
     out = tmp_path / "run"
@@ -365,7 +365,7 @@ def test_quantized_model_keeps_the_mask_and_warm_starts_training(tmp_path):
     from acapella import demo
     from acapella.model.export import export
     from acapella.model.quantize import quantize
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
     from acapella.transforms import STFT
 
     torch.manual_seed(0)
@@ -426,7 +426,7 @@ def test_calibration_draws_mir1k_clips_as_the_engine_sees_them(tmp_path, capsys,
     from acapella import demo
     from acapella.model.export import export
     from acapella.model.quantize import calibration_inputs, parse_calibration
-    from acapella.models import OnnxModel
+    from acapella.onnx_model import OnnxModel
 
     torch.manual_seed(0)
     source = export("midside", trained_looking(networks.build("midside")), tmp_path / "float.onnx")

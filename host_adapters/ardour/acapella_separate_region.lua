@@ -27,19 +27,6 @@ function factory(params)
     return "'" .. arg:gsub("'", [['\'']]) .. "'"
   end
 
-  -- The folder name `acapella separate` gives an input when it is the only
-  -- one in the call: the file name without its last extension (as Python's
-  -- Path.stem), or, for a name of only dots, the name with dots made "_".
-  function M.output_name(path)
-    local name = path:match("([^/]+)$") or path
-    local dot = name:match("^.*()%.")
-    local stem = (dot and dot > 1 and dot < #name) and name:sub(1, dot - 1) or name
-    if not stem:match("[^.]") then
-      stem = name:gsub("%.", "_")
-    end
-    return stem
-  end
-
   -- One input per call, into a folder of its own: the CLI renames repeated
   -- input names in one call (mix, mix-2, ...), and two channel files of a
   -- region may share a name in different folders.
@@ -51,26 +38,137 @@ function factory(params)
       parts[#parts + 1] = M.quote(model)
     end
     -- No --force: the run folder is new, so nothing there may be replaced.
+    -- --json: the CLI says where each stem went (see M.read_record).
     parts[#parts + 1] = "--quiet"
+    parts[#parts + 1] = "--json"
     return table.concat(parts, " ")
   end
 
-  -- Where the stems of channel file k go: RUN_DIR/<k>/<output name>/<stem>.wav.
-  -- Result: stem -> list of per-channel files, in channel order, ready to be
-  -- merged back into one multi-channel track.
-  function M.stem_paths(run_dir, inputs, stems)
-    local paths = {}
-    for _, stem in ipairs(stems) do
-      local files = {}
-      for k, input in ipairs(inputs) do
-        files[#files + 1] = run_dir .. "/" .. k .. "/" .. M.output_name(input) .. "/" .. stem .. ".wav"
-      end
-      paths[stem] = files
+  -- `acapella separate --json` prints one JSON record per input; this reads
+  -- one (objects, arrays, strings, numbers, true, false, null). Strings come
+  -- back as UTF-8 bytes; \udc80-\udcff (a file-name byte that is not UTF-8)
+  -- as that byte.
+  function M.json_decode(text)
+    local pos = 1
+    local function fail(what)
+      error("cannot read acapella's JSON record (" .. what .. " at byte " .. pos .. ")", 0)
     end
-    return paths
+    local function skip()
+      pos = text:find("[^ \t\r\n]", pos) or #text + 1
+    end
+    local value
+    local function str()
+      local out = {}
+      pos = pos + 1
+      while true do
+        local c = text:sub(pos, pos)
+        if c == "" then fail("unterminated string") end
+        if c == '"' then pos = pos + 1 break end
+        if c == "\\" then
+          local e = text:sub(pos + 1, pos + 1)
+          local simple = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+          if simple[e] then
+            out[#out + 1] = simple[e]
+            pos = pos + 2
+          elseif e == "u" then
+            local code = tonumber(text:sub(pos + 2, pos + 5), 16) or fail("bad \\u escape")
+            pos = pos + 6
+            if code >= 0xD800 and code < 0xDC00 and text:sub(pos, pos + 1) == "\\u" then
+              local low = tonumber(text:sub(pos + 2, pos + 5), 16) or fail("bad \\u escape")
+              code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
+              pos = pos + 6
+            end
+            if code >= 0xDC80 and code <= 0xDCFF then
+              out[#out + 1] = string.char(code - 0xDC00)
+            else
+              out[#out + 1] = utf8.char(code)
+            end
+          else
+            fail("bad escape")
+          end
+        else
+          local run = text:match('^[^"\\]+', pos)
+          out[#out + 1] = run
+          pos = pos + #run
+        end
+      end
+      return table.concat(out)
+    end
+    function value()
+      skip()
+      local c = text:sub(pos, pos)
+        if c == "{" or c == "[" then
+          local close, out = c == "{" and "}" or "]", {}
+          pos = pos + 1
+          skip()
+          if text:sub(pos, pos) == close then pos = pos + 1 return out end
+          while true do
+            skip()
+            if close == "}" then
+              if text:sub(pos, pos) ~= '"' then fail("expected a key") end
+              local key = str()
+              skip()
+              if text:sub(pos, pos) ~= ":" then fail("expected ':'") end
+              pos = pos + 1
+              out[key] = value()
+            else
+              out[#out + 1] = value()
+            end
+            skip()
+            local sep = text:sub(pos, pos)
+            pos = pos + 1
+            if sep == close then return out end
+            if sep ~= "," then fail("expected ',' or '" .. close .. "'") end
+          end
+        elseif c == '"' then
+        return str()
+      end
+      for word, v in pairs({ ["true"] = true, ["false"] = false, ["null"] = M.null }) do
+        if text:sub(pos, pos + #word - 1) == word then
+          pos = pos + #word
+          return v
+        end
+      end
+      local num = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+      if num and #num > 0 then
+        pos = pos + #num
+        return tonumber(num)
+      end
+      fail("unexpected character")
+    end
+    local ok, result = pcall(value)
+    if not ok then
+      return nil, result
+    end
+    return result
   end
 
-  -- Run a shell command; return true, or nil and the last line it printed.
+  -- JSON null, kept apart from a missing key.
+  M.null = setmetatable({}, { __tostring = function() return "null" end })
+
+  -- The record of the one input in acapella's output (its JSON lines among
+  -- any messages), or nil and the reason there is none, or why it failed.
+  function M.read_record(output, code)
+    local record, last = nil, nil
+    for line in output:gmatch("[^\r\n]+") do
+      if line:match("^{") then
+        local r, err = M.json_decode(line)
+        if not r then return nil, err end
+        record = r
+      elseif line:match("%S") then
+        last = line
+      end
+    end
+    if record and record.status == "failed" then
+      return nil, "acapella separate failed: " .. tostring(record.reason)
+    end
+    if not record or (code ~= nil and code ~= 0) then
+      return nil, "acapella separate failed: " .. (last or ("exit status " .. tostring(code)))
+    end
+    return record
+  end
+
+  -- Run a shell command; return its --json record, or nil and a message.
   function M.run(command)
     local pipe = io.popen(command .. " 2>&1", "r")
     if not pipe then
@@ -78,14 +176,7 @@ function factory(params)
     end
     local output = pipe:read("a") or ""
     local ok, _, code = pipe:close()
-    if ok then
-      return true
-    end
-    local last = nil
-    for line in output:gmatch("[^\r\n]+") do
-      if line:match("%S") then last = line end
-    end
-    return nil, "acapella separate failed: " .. (last or ("exit status " .. tostring(code)))
+    return M.read_record(output, ok and 0 or code)
   end
 
   local function file_exists(path)
@@ -114,25 +205,29 @@ function factory(params)
     return nil, "No free numbered folder left in " .. base .. "; clear out old stems."
   end
 
-  -- Separate each file into a new run folder under base_dir and check the
-  -- stems are where stem_paths says. Result: stem -> per-channel stem files,
-  -- or nil and a message.
+  -- Separate each file into a new run folder under base_dir, one call per
+  -- channel file (two may share a name in different folders). Result: stem ->
+  -- per-channel stem files in channel order, ready to be merged back into one
+  -- multi-channel track, or nil and a message.
   function M.separate_inputs(base_dir, inputs, opts)
     local run_dir, err = M.new_run_dir(base_dir)
     if not run_dir then
       return nil, err
     end
-    local paths = M.stem_paths(run_dir, inputs, opts.stems)
+    local paths = {}
+    for _, stem in ipairs(opts.stems) do paths[stem] = {} end
     for k, input in ipairs(inputs) do
-      local ok
-      ok, err = M.run(M.build_command(opts.acapella, input, run_dir .. "/" .. k, opts.stems, opts.model))
-      if not ok then
+      local record
+      record, err = M.run(M.build_command(opts.acapella, input, run_dir .. "/" .. k, opts.stems, opts.model))
+      if not record then
         return nil, err
       end
       for _, stem in ipairs(opts.stems) do
-        if not file_exists(paths[stem][k]) then
-          return nil, "acapella separate reported success but " .. stem .. " is missing at " .. paths[stem][k]
+        local path = (record.stems or {})[stem]
+        if type(path) ~= "string" or not file_exists(path) then
+          return nil, "acapella separate reported success but " .. stem .. " is missing at " .. tostring(path)
         end
+        paths[stem][k] = path
       end
     end
     return paths
@@ -162,7 +257,7 @@ function factory(params)
 
   -- Run acapella on the region's channel files. The stems go to a new
   -- numbered folder in <session>/acapella/. Result: stem -> per-channel stem
-  -- files (see stem_paths), or nil and a message.
+  -- files (see separate_inputs), or nil and a message.
   function M.separate_files(session, region, opts)
     local inputs, err = M.region_files(region)
     if not inputs then

@@ -13,12 +13,12 @@ The original strip is not changed.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 from typing import Any
 
 bl_info = {
@@ -95,13 +95,20 @@ def build_command(
         argv += ["--model", model]
     # No --force: each run writes into a new folder (new_run_folder), so an
     # existing stem there can only be another run's, and must not be replaced.
-    return argv + ["--quiet"]
+    # --json: the CLI says where each stem went; its naming rule stays its own.
+    return argv + ["--quiet", "--json"]
 
 
-def stem_paths(out_dir: str, source: str, stems: list[str]) -> dict[str, str]:
-    """Where ``acapella separate`` writes each stem: OUT_DIR/<input name>/<stem>.wav."""
-    folder = Path(out_dir) / Path(source).stem
-    return {stem: str(folder / f"{stem}.wav") for stem in stems}
+def read_record(stdout: str) -> dict | None:
+    """The ``--json`` record that ``acapella separate`` printed for its one input, if any."""
+    record = None
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise AcapellaError(f"acapella separate printed a record that is not JSON: {line[:80]}") from None
+    return record
 
 
 def new_run_folder(parent: str, in_use: list[str]) -> str:
@@ -165,17 +172,22 @@ def free_channels(
     return chosen
 
 
-def run_separation(argv: list[str], timeout: float) -> None:
+def run_separation(argv: list[str], timeout: float) -> dict[str, str]:
+    """Runs ``acapella separate --json`` on one input; returns its stems' paths, by stem."""
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
         raise AcapellaError(f"cannot run {argv[0]!r}: not found") from None
     except subprocess.TimeoutExpired:
         raise AcapellaError(f"acapella separate took longer than {timeout:g} s; raise the timeout") from None
-    if result.returncode != 0:
+    record = read_record(result.stdout or "")
+    if record is not None and record.get("status") == "failed":
+        raise AcapellaError(f"acapella separate failed: {record.get('reason')}")
+    if result.returncode != 0 or record is None:
         lines = [l for l in (result.stderr or result.stdout).splitlines() if l.strip()]
         detail = lines[-1] if lines else f"exit status {result.returncode}"
         raise AcapellaError(f"acapella separate failed: {detail}")
+    return dict(record.get("stems") or {})
 
 
 # --- Blender side ----------------------------------------------------------
@@ -212,10 +224,10 @@ def separate_strip(
     safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in strip.name) or "strip"
     in_use = [bpy.path.abspath(s.filepath, library=s.library) for s in bpy.data.sounds if s.filepath]
     out_dir = new_run_folder(os.path.join(output_dir, safe_name), in_use)
-    run_separation(build_command(command, source, out_dir, stems, model), timeout)
-    paths = stem_paths(out_dir, source, stems)
-    for stem, path in paths.items():
-        if not os.path.isfile(path):
+    paths = run_separation(build_command(command, source, out_dir, stems, model), timeout)
+    for stem in stems:
+        path = paths.get(stem)
+        if not path or not os.path.isfile(path):
             raise AcapellaError(f"acapella separate reported success but {stem} is missing at {path}")
 
     sequences = scene.sequence_editor.sequences_all

@@ -31,19 +31,6 @@ function M.quote(arg, windows)
   return "'" .. arg:gsub("'", [['\'']]) .. "'"
 end
 
--- The folder name `acapella separate` gives an input when it is the only
--- one in the call: the file name without its last extension (as Python's
--- Path.stem), or, for a name of only dots, the name with dots made "_".
-function M.output_name(path)
-  local name = path:match("([^/\\]+)$") or path
-  local dot = name:match("^.*()%.")
-  local stem = (dot and dot > 1 and dot < #name) and name:sub(1, dot - 1) or name
-  if not stem:match("[^.]") then
-    stem = name:gsub("%.", "_")
-  end
-  return stem
-end
-
 -- The folder for this run: OUT_DIR/<n>, n one more than the highest number
 -- among `existing` (the names already in OUT_DIR). Items play the stem files
 -- in place, so a run must never write where an earlier run did.
@@ -65,7 +52,8 @@ function M.join(dir, name, windows)
 end
 
 -- The command line `acapella separate` is run with. No --force: the run
--- folder is new, so nothing there may be replaced.
+-- folder is new, so nothing there may be replaced. --json: the CLI says
+-- where each stem went, so this script never rebuilds its naming rule.
 function M.build_command(opts)
   local windows = opts.windows
   local parts = {
@@ -81,20 +69,136 @@ function M.build_command(opts)
     parts[#parts + 1] = M.quote(opts.model, windows)
   end
   parts[#parts + 1] = "--quiet"
+  parts[#parts + 1] = "--json"
   return table.concat(parts, " ")
 end
 
--- Where `acapella separate` writes each stem: OUT_DIR/<input name>/<stem>.wav.
-function M.stem_paths(out_dir, input, stems, windows)
-  local folder = M.join(out_dir, M.output_name(input), windows)
-  local paths = {}
-  for _, stem in ipairs(stems) do
-    paths[stem] = M.join(folder, stem .. ".wav", windows)
+-- `acapella separate --json` prints one JSON record per input; this reads
+-- one (objects, arrays, strings, numbers, true, false, null). Strings come
+-- back as UTF-8 bytes; \udc80-\udcff (a file-name byte that is not UTF-8)
+-- as that byte.
+function M.json_decode(text)
+  local pos = 1
+  local function fail(what)
+    error("cannot read acapella's JSON record (" .. what .. " at byte " .. pos .. ")", 0)
   end
-  return paths
+  local function skip()
+    pos = text:find("[^ \t\r\n]", pos) or #text + 1
+  end
+  local value
+  local function str()
+    local out = {}
+    pos = pos + 1
+    while true do
+      local c = text:sub(pos, pos)
+      if c == "" then fail("unterminated string") end
+      if c == '"' then pos = pos + 1 break end
+      if c == "\\" then
+        local e = text:sub(pos + 1, pos + 1)
+        local simple = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+        if simple[e] then
+          out[#out + 1] = simple[e]
+          pos = pos + 2
+        elseif e == "u" then
+          local code = tonumber(text:sub(pos + 2, pos + 5), 16) or fail("bad \\u escape")
+          pos = pos + 6
+          if code >= 0xD800 and code < 0xDC00 and text:sub(pos, pos + 1) == "\\u" then
+            local low = tonumber(text:sub(pos + 2, pos + 5), 16) or fail("bad \\u escape")
+            code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
+            pos = pos + 6
+          end
+          if code >= 0xDC80 and code <= 0xDCFF then
+            out[#out + 1] = string.char(code - 0xDC00)
+          else
+            out[#out + 1] = utf8.char(code)
+          end
+        else
+          fail("bad escape")
+        end
+      else
+        local run = text:match('^[^"\\]+', pos)
+        out[#out + 1] = run
+        pos = pos + #run
+      end
+    end
+    return table.concat(out)
+  end
+  function value()
+    skip()
+    local c = text:sub(pos, pos)
+      if c == "{" or c == "[" then
+        local close, out = c == "{" and "}" or "]", {}
+        pos = pos + 1
+        skip()
+        if text:sub(pos, pos) == close then pos = pos + 1 return out end
+        while true do
+          skip()
+          if close == "}" then
+            if text:sub(pos, pos) ~= '"' then fail("expected a key") end
+            local key = str()
+            skip()
+            if text:sub(pos, pos) ~= ":" then fail("expected ':'") end
+            pos = pos + 1
+            out[key] = value()
+          else
+            out[#out + 1] = value()
+          end
+          skip()
+          local sep = text:sub(pos, pos)
+          pos = pos + 1
+          if sep == close then return out end
+          if sep ~= "," then fail("expected ',' or '" .. close .. "'") end
+        end
+      elseif c == '"' then
+      return str()
+    end
+    for word, v in pairs({ ["true"] = true, ["false"] = false, ["null"] = M.null }) do
+      if text:sub(pos, pos + #word - 1) == word then
+        pos = pos + #word
+        return v
+      end
+    end
+    local num = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+    if num and #num > 0 then
+      pos = pos + #num
+      return tonumber(num)
+    end
+    fail("unexpected character")
+  end
+  local ok, result = pcall(value)
+  if not ok then
+    return nil, result
+  end
+  return result
 end
 
--- ExecProcess answers "<exit code>\n<output>", or nil when it could not start.
+-- JSON null, kept apart from a missing key.
+M.null = setmetatable({}, { __tostring = function() return "null" end })
+
+-- The record of the one input in acapella's output (its JSON lines among
+-- any messages), or nil and the reason there is none, or why it failed.
+function M.read_record(output, code)
+  local record, last = nil, nil
+  for line in output:gmatch("[^\r\n]+") do
+    if line:match("^{") then
+      local r, err = M.json_decode(line)
+      if not r then return nil, err end
+      record = r
+    elseif line:match("%S") then
+      last = line
+    end
+  end
+  if record and record.status == "failed" then
+    return nil, "acapella separate failed: " .. tostring(record.reason)
+  end
+  if not record or (code ~= nil and code ~= 0) then
+    return nil, "acapella separate failed: " .. (last or ("exit status " .. tostring(code)))
+  end
+  return record
+end
+
+-- ExecProcess answers "<exit code>\n<output>", or nil when it could not
+-- start. Result: the input's --json record, or nil and a message.
 function M.parse_exec_result(result)
   if result == nil then
     return nil, "could not start the acapella command"
@@ -104,14 +208,7 @@ function M.parse_exec_result(result)
   if code == nil then
     return nil, "unexpected reply from ExecProcess: " .. result:sub(1, 80)
   end
-  if code ~= 0 then
-    local last = nil
-    for line in output:gmatch("[^\r\n]+") do
-      if line:match("%S") then last = line end
-    end
-    return nil, "acapella separate failed: " .. (last or ("exit status " .. code))
-  end
-  return true
+  return M.read_record(output, code)
 end
 
 local function file_exists(path)
@@ -164,13 +261,13 @@ function M.main()
     -- quoting above is what gets interpreted.
     command = "/bin/sh -c " .. M.quote(command, false)
   end
-  local ok, err = M.parse_exec_result(reaper.ExecProcess(command, TIMEOUT_MS))
-  if not ok then return fail(err) end
+  local record, err = M.parse_exec_result(reaper.ExecProcess(command, TIMEOUT_MS))
+  if not record then return fail(err) end
 
-  local paths = M.stem_paths(out_dir, input, STEMS, windows)
+  local paths = record.stems or {}
   for _, stem in ipairs(STEMS) do
-    if not file_exists(paths[stem]) then
-      return fail("acapella separate reported success but " .. stem .. " is missing at " .. paths[stem])
+    if type(paths[stem]) ~= "string" or not file_exists(paths[stem]) then
+      return fail("acapella separate reported success but " .. stem .. " is missing at " .. tostring(paths[stem]))
     end
   end
 

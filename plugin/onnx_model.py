@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from acapella.audio import check_count
+from acapella.layout import check_count
 
 
 def _model_dir() -> Path:
