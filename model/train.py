@@ -35,7 +35,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from acapella import options
 from acapella.model import networks, recipes
+from acapella.options import positive_float, probability
 from acapella.model.export import export
 from acapella.transforms import STFT
 from acapella.model.corpora import CORPUS_FOLDERS, MIR1K_BANDWIDTH_HZ, add_corpus, load_pools, named_amounts
@@ -84,39 +86,6 @@ def chunk_sdr_loss(err: torch.Tensor, mix: torch.Tensor, valid: torch.Tensor, ch
     return 10 * torch.log10((e + 10 ** (floor_db / 10) * x + tiny) / (x + tiny)).mean()
 
 
-def probability(text: str) -> float:
-    """``0.3`` -> ``0.3``, for the options that give a share of examples; refuses values outside [0, 1]."""
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a probability between 0 and 1, e.g. 0.3") from None
-    if not 0.0 <= p <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability: give a value between 0 and 1, e.g. 0.3")
-    return p
-
-
-def positive_int(text: str) -> int:
-    """``"4"`` -> ``4``, for counts that must be at least 1 (--steps, --batch, --frames, --threads)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give one of at least 1") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return n
-
-
-def positive_float(text: str) -> float:
-    """``"1e-3"`` -> ``0.001``, for amounts that must be above 0 and finite (--minutes, --lr, --grown-lr)."""
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give one above 0") from None
-    if not 0.0 < x < math.inf:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
-    return x
-
-
 def corpus_weights(text: str) -> dict[str, float]:
     """``musdb=0.8,pjs=0.1`` -> ``{"musdb": 0.8, "pjs": 0.1}``, for ``--corpora``."""
     out = named_amounts(text, [*Mixer.GROUP_WEIGHTS, *Mixer.CACHE_WEIGHTS], "corpus", "musdb=0.8,pjs=0.1")
@@ -142,14 +111,14 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m acapella.model.train", description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(networks.CONFIGS), default="default")
     ap.add_argument("--minutes", type=positive_float, default=60.0, help="wall-clock training budget")
-    ap.add_argument("--steps", type=positive_int, default=None,
+    ap.add_argument("--steps", type=options.count, default=None,
                     help="train for this many steps instead of a time budget (machine-independent)")
-    ap.add_argument("--batch", type=positive_int, default=8)
-    ap.add_argument("--frames", type=positive_int, default=256,
+    ap.add_argument("--batch", type=options.count, default=8)
+    ap.add_argument("--frames", type=options.count, default=256,
                     help="STFT frames per training example (a multiple of the network's frame_multiple)")
     ap.add_argument("--lr", type=positive_float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--threads", type=positive_int, default=2)
+    ap.add_argument("--threads", type=options.count, default=2)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the convolutions")
     Augmentation.add_arguments(ap, probability)
     ap.add_argument("--loss", choices=["l1", "sdr"], default="l1",

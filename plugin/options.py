@@ -80,3 +80,24 @@ def output_format(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
+
+def probability(text: str) -> float:
+    """``0.3`` -> ``0.3``: a share of examples, refused outside [0, 1]."""
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a probability between 0 and 1, e.g. 0.3") from None
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability: give a value between 0 and 1, e.g. 0.3")
+    return p
+
+
+def positive_float(text: str) -> float:
+    """``"1e-3"`` -> ``0.001``: an amount that must be above 0 and finite (minutes, learning rates)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give one above 0") from None
+    if not 0.0 < x < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return x
