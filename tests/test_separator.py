@@ -334,7 +334,7 @@ def test_separate_blocks_gives_only_the_stems_asked_for_and_holds_no_buffer(sepa
 
 
 def test_separate_blocks_steered_as_separate(separator, demo_stems):
-    from acapella.model.data import pan_stereo
+    from acapella.model.degradations import pan_stereo
 
     vocals, accompaniment = demo_stems
     mix = pan_stereo(vocals, -1.0) + accompaniment
