@@ -168,7 +168,7 @@ class Mixer:
 
     def _reversed(self) -> bool:
         """Whether to play a draw backwards (probability `reverse`): pitch, timbre and
-        harmony stay while the order in time is new. Measured in run 31 (model card): it
+        harmony stay while the order in time is new. Measured (docs/experiments.md): it
         lowered the produced MUSDB songs, so the shipped model's recipe leaves it at 0."""
         return bool(self.aug.reverse) and self.rng.random() < self.aug.reverse
 

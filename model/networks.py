@@ -196,7 +196,7 @@ class MaskUNet(nn.Module):
     full resolution, where each channel costs most, and wide at the bottom,
     where residual blocks see seconds of context at little cost in compute.
     ``blocks`` is the number of bottleneck blocks; each widens the receptive
-    field, which exact chunking re-runs around every chunk (MODEL_CARD.md, run 6).
+    field, which exact chunking re-runs around every chunk (docs/experiments.md).
     ``refine`` adds :class:`_Refine`, a full-resolution head along frequency;
     ``freq`` is the number of :class:`_FreqBlock` s: at the bottleneck, then
     after each decoder level in turn (5 at most: not after the last).
@@ -276,7 +276,7 @@ class FoldedUNet(nn.Module):
     stage, runs before that stage's shuffle as one convolution per sub-pixel
     (``sub``), plus the input features' share at full resolution (``xo``), so
     the 8-channel full-resolution tensor, its shuffle and its concatenation
-    are never made (MODEL_CARD.md, run 5: 1.84 s against 2.26 s per 4-minute song, end to end). The
+    are never made (1.84 s against 2.26 s per 4-minute song, end to end: docs/experiments.md). The
     encoder, bottleneck and head are the network's own modules, under the same
     names. ``unfold_into`` puts weights read from such a file back into a
     :class:`MaskUNet` (``acapella.model.warmstart``).

@@ -4,7 +4,7 @@
 
 The convolutions take about 70% of the engine's time in float; as 8-bit
 integer convolutions (onnxruntime's QLinearConv) the network runs in a little
-over half the time, for a few hundredths of a dB (MODEL_CARD.md). Activation
+over half the time, for a few hundredths of a dB (docs/experiments.md). Activation
 ranges come from the mixtures of training songs (validation songs left out),
 clipped at a high percentile of their histogram so that rare peaks do not
 coarsen every other value. Weights use 7 of their 8 bits (``reduce_range``),
