@@ -57,11 +57,11 @@ def resample(x: np.ndarray, rate: float, target: int = SAMPLE_RATE, fast: bool =
     if rate == target:
         return np.ascontiguousarray(x, dtype=np.float32)
     from pedalboard import Resample
-    from pedalboard.io import StreamResampler
+
+    from acapella.resample import resample as stream_resample
 
     quality = Resample.Quality.Lagrange if fast else Resample.Quality.WindowedSinc32
-    rs = StreamResampler(float(rate), float(target), x.shape[0], quality)
-    return np.concatenate([rs.process(np.ascontiguousarray(x, dtype=np.float32)), rs.process(None)], axis=1)
+    return stream_resample(np.ascontiguousarray(x, dtype=np.float32), float(rate), float(target), quality)
 
 
 def rms_db(x: np.ndarray) -> float:

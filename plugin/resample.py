@@ -19,14 +19,15 @@ _delays: dict[tuple[int, int], float] = {}
 _delays_lock = threading.Lock()
 
 
-def resampler(source_rate: int, target_rate: int, channels: int) -> StreamResampler:
+def resampler(source_rate: float, target_rate: float, channels: int, quality=None) -> StreamResampler:
     """pedalboard's `StreamResampler`, told its blocks are (channels, samples).
 
-    It guesses a block's layout from its shape until it has seen one, and reads a
+    ``quality`` is a ``pedalboard.Resample.Quality`` (pedalboard's default when None). It guesses a block's layout from its shape until it has seen one, and reads a
     first block of (channels, n <= channels) the wrong way round; an empty block
     sets the layout and changes nothing else.
     """
-    r = StreamResampler(source_rate, target_rate, channels)
+    r = (StreamResampler(source_rate, target_rate, channels) if quality is None
+         else StreamResampler(source_rate, target_rate, channels, quality))
     r.process(np.zeros((channels, 0), np.float32))
     return r
 
@@ -36,9 +37,9 @@ def window(source_rate: int, target_rate: int) -> float:
     return float(StreamResampler(source_rate, target_rate, 1).input_latency)
 
 
-def resample(x: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+def resample(x: np.ndarray, source_rate: float, target_rate: float, quality=None) -> np.ndarray:
     """A whole (channels, n) signal resampled, its end flushed out."""
-    r = resampler(source_rate, target_rate, x.shape[0])
+    r = resampler(source_rate, target_rate, x.shape[0], quality)
     return np.concatenate([r.process(np.ascontiguousarray(x)), r.process(None)], axis=1)
 
 
